@@ -1,0 +1,151 @@
+"""Labelled sentence-pair files in the "senteval_cn" layout and the metrics computed on them.
+
+A file holds one pair per line, ``text1<TAB>text2<TAB>label`` (UTF-8). Its task name is the file
+name up to the first dot: ``LCQMC.valid.data`` → ``LCQMC``. Metrics:
+
+* Spearman's ρ between the labels and the cosine similarity of the two sentence vectors;
+* retrieval top-k accuracy (as in kexue.fm/archives/5743, the AM-Softmax post): the sentences of
+  the positive pairs are joined into groups of equivalent sentences (union-find over the pairs);
+  every sentence with a partner is a query against all other sentences of the pool, ranked by
+  cosine, and scores a hit at k when one of its partners is among the k most similar.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class StsTask:
+    """One labelled pair file: ``name``, the two sentence columns and float labels."""
+
+    name: str
+    text_a: list[str]
+    text_b: list[str]
+    labels: np.ndarray
+
+    def positive_groups(self) -> tuple[list[str], np.ndarray]:
+        """Distinct sentences of the pairs labelled with the file's highest label, and group ids.
+
+        Binary tasks keep label 1, STS-B keeps label 5. Sentences linked by a positive pair
+        (directly or through others) share a group id.
+        """
+        top = self.labels.max()
+        parent: dict[str, str] = {}
+
+        def root(text: str) -> str:
+            parent.setdefault(text, text)
+            while parent[text] != text:
+                parent[text] = parent[parent[text]]
+                text = parent[text]
+            return text
+
+        for a, b, label in zip(self.text_a, self.text_b, self.labels):
+            if label == top and a != b:
+                root_a = root(a)
+                parent[root_a] = root(b)
+        sentences = list(parent)
+        roots: dict[str, int] = {}
+        groups = [roots.setdefault(root(s), len(roots)) for s in sentences]
+        return sentences, np.asarray(groups, dtype=np.int64)
+
+
+def task_name(path: Path) -> str:
+    """Task name of a pair file: its name up to the first dot (``STS-B.valid.data`` → ``STS-B``)."""
+    return path.name.split(".", 1)[0]
+
+
+def sts_files(paths: list[str | Path]) -> list[Path]:
+    """Expand files and directories (every ``*.data`` / ``*.tsv`` inside, sorted) into files."""
+    files: list[Path] = []
+    for item in map(Path, paths):
+        if item.is_dir():
+            found = sorted(p for p in item.iterdir() if p.suffix in (".data", ".tsv"))
+            if not found:
+                raise FileNotFoundError(f"--sts directory {item} holds no *.data or *.tsv files")
+            files.extend(found)
+        elif item.is_file():
+            files.append(item)
+        else:
+            raise FileNotFoundError(f"--sts path {item} does not exist")
+    return files
+
+
+def read_sts(path: str | Path, limit: int | None = None) -> StsTask:
+    """Read ``text1<TAB>text2<TAB>label`` lines (the first ``limit`` pairs if given).
+
+    A line without exactly three fields, with a label that is not a number, or with an empty
+    sentence raises ``ValueError`` naming the file and line number.
+    """
+    path = Path(path)
+    text_a, text_b, labels = [], [], []
+    with open(path, encoding="utf-8") as handle:
+        for number, line in enumerate(handle, 1):
+            if limit is not None and len(labels) >= limit:
+                break
+            fields = line.rstrip("\n").split("\t")
+            if len(fields) != 3:
+                raise ValueError(f"{path}:{number}: expected text1<TAB>text2<TAB>label, "
+                                 f"got {len(fields)} field(s)")
+            a, b, label = fields
+            if not a.strip() or not b.strip():
+                raise ValueError(f"{path}:{number}: empty sentence")
+            try:
+                labels.append(float(label))
+            except ValueError:
+                raise ValueError(f"{path}:{number}: label {label!r} is not a number") from None
+            text_a.append(a)
+            text_b.append(b)
+    if not labels:
+        raise ValueError(f"{path} holds no sentence pairs")
+    return StsTask(task_name(path), text_a, text_b, np.asarray(labels, dtype=np.float64))
+
+
+def normalize_rows(vectors: np.ndarray) -> np.ndarray:
+    """Rows divided by their L2 norm (zero rows stay zero)."""
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return vectors / np.where(norms == 0, 1, norms)
+
+
+def spearman(labels: np.ndarray, scores: np.ndarray) -> float:
+    """Spearman's rank correlation ρ (ties get average ranks), via ``scipy.stats.spearmanr``."""
+    from scipy.stats import spearmanr
+
+    return float(spearmanr(labels, scores).statistic)
+
+
+def pair_cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """cos(a_i, b_i) for each row i."""
+    return np.sum(normalize_rows(a) * normalize_rows(b), axis=1)
+
+
+def retrieval_accuracy(
+    vectors: np.ndarray, groups: np.ndarray, ks: tuple[int, ...] = (1, 5, 10), chunk: int = 1024
+) -> dict[str, float]:
+    """Top-k accuracy of finding a same-group sentence among all others by cosine similarity.
+
+    ``vectors`` (n, d) and ``groups`` (n,) describe the pool; sentences alone in their group are
+    candidates but not queries. Returns ``{"top1": ..., "top5": ..., "top10": ...}`` in [0, 1].
+    Similarities are computed ``chunk`` queries at a time to bound memory at chunk × n floats.
+    """
+    groups = np.asarray(groups)
+    unit = normalize_rows(np.asarray(vectors, dtype=np.float32))
+    _, inverse, counts = np.unique(groups, return_inverse=True, return_counts=True)
+    queries = np.flatnonzero(counts[inverse] > 1)
+    if len(queries) == 0:
+        raise ValueError("retrieval needs at least one group of two or more sentences")
+    depth = min(max(ks), len(groups) - 1)
+    hits = np.zeros(len(ks))
+    for start in range(0, len(queries), chunk):
+        rows = queries[start:start + chunk]
+        sims = unit[rows] @ unit.T
+        sims[np.arange(len(rows)), rows] = -np.inf
+        top = np.argpartition(-sims, depth - 1, axis=1)[:, :depth]
+        order = np.argsort(-np.take_along_axis(sims, top, axis=1), axis=1, kind="stable")
+        top = np.take_along_axis(top, order, axis=1)
+        match = groups[top] == groups[rows][:, None]
+        hits += [match[:, :k].any(axis=1).sum() for k in ks]
+    return {f"top{k}": float(h / len(queries)) for k, h in zip(ks, hits)}
