@@ -1,0 +1,1 @@
+from model.tokenizer import Tokenizer
