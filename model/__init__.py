@@ -1,1 +1,4 @@
+from model.roformer import RoFormerSim, RoFormerSimConfig
 from model.tokenizer import Tokenizer
+
+__all__ = ["RoFormerSim", "RoFormerSimConfig", "Tokenizer"]
