@@ -1,0 +1,142 @@
+"""Running a pair pipeline end to end: options → graph → run → ``summary.json`` + printout.
+
+``qa_pairs`` and ``doc_pairs`` are a ``PairJob`` each; everything else is shared here.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import apache_beam as beam
+from apache_beam.runners.runner import PipelineResult
+
+import similarity
+from pipelines.io import (
+    ReadRecords,
+    WriteDeadLetters,
+    WritePairs,
+    bundled_sample,
+    clear_outputs,
+    matching_files,
+    output_patterns,
+    shard_prefix,
+    write_json,
+)
+from pipelines.options import PairSettings, make_pipeline, parse_options
+from pipelines.schema import PAIRS_PREFIX, REJECTED_PREFIX, SUMMARY_FILE, Group
+from pipelines.summary import build_summary, collect_counters, format_summary
+from pipelines.transforms import DedupPairs, GroupsToPairs, ParseRecords
+
+_LOG = logging.getLogger("pipelines")
+
+
+class OptionError(ValueError):
+    """A command-line value that cannot be used; the message names the option."""
+
+
+@dataclass(frozen=True)
+class PairJob:
+    """What distinguishes one pair pipeline from another."""
+
+    name: str
+    scheme: str
+    sample: str
+    to_group: Callable[[dict[str, Any]], Group]
+    cross_text_only: bool
+    text_noun: str
+    description: str
+
+
+def resolve_settings(options, job: PairJob) -> PairSettings:
+    try:
+        return PairSettings.from_options(
+            options, job.scheme, bundled_sample(job.sample), job.cross_text_only
+        )
+    except ValueError as err:
+        raise OptionError(str(err)) from None
+
+
+def add_pair_steps(pipeline: beam.Pipeline, settings: PairSettings, job: PairJob) -> None:
+    """Read → validate (dead letters) → sentences → admitted pairs → dedup → Parquet."""
+    raw, unreadable = pipeline | "ReadRecords" >> ReadRecords(
+        settings.input, settings.max_record_bytes, settings.input_format
+    )
+    groups, invalid = raw | "ParseRecords" >> ParseRecords(job.to_group, settings.max_record_bytes)
+    (
+        groups
+        | "GroupsToPairs" >> GroupsToPairs(settings.scoring)
+        | "DedupPairs" >> DedupPairs()
+        | "WritePairs" >> WritePairs(settings.output, settings.num_shards, settings.codec)
+    )
+    (
+        (unreadable, invalid)
+        | "JoinDeadLetters" >> beam.Flatten()
+        | "WriteDeadLetters" >> WriteDeadLetters(settings.output)
+    )
+
+
+def build_pipeline(
+    argv: Sequence[str] | None, job: PairJob
+) -> tuple[beam.Pipeline, PairSettings]:
+    """Parse ``argv`` and build (do not run) the pipeline; touches no input or output file."""
+    options = parse_options(argv, job.description)
+    settings = resolve_settings(options, job)
+    pipeline = make_pipeline(options)
+    add_pair_steps(pipeline, settings, job)
+    return pipeline, settings
+
+
+def _show_progress() -> None:
+    logger = logging.getLogger("pipelines")
+    logger.setLevel(logging.INFO)
+    if not logging.getLogger().handlers and not logger.handlers:
+        logging.basicConfig(format="%(asctime)s %(name)s: %(message)s")
+
+
+def run_job(argv: Sequence[str] | None, job: PairJob) -> PipelineResult:
+    """Build, run to completion, write ``DIR/summary.json`` and print the summary."""
+    _show_progress()
+    pipeline, settings = build_pipeline(argv, job)
+    if not matching_files(settings.input):
+        raise OptionError(f"--input: no file matches {settings.input!r}")
+    stale = clear_outputs(settings.output, output_patterns(settings.output))
+    if stale:
+        _LOG.info("removed %d files of an earlier run from %s", len(stale), settings.output)
+    scoring = settings.scoring
+    _LOG.info("%s: %s -> %s (runner %s, %s, admit %s <= score < %s)", job.name, settings.input,
+              settings.output, settings.runner, job.scheme, scoring.low, scoring.high)
+    start = time.monotonic()
+    result = pipeline.run()
+    result.wait_until_finish()
+    summary_path = shard_prefix(settings.output, SUMMARY_FILE)
+    summary = build_summary(
+        pipeline=job.name,
+        settings=settings.as_dict(),
+        beam_options=pipeline.options.get_all_options(drop_default=True),
+        counters=collect_counters(result),
+        variant=similarity.jaccard.resolve_variant(settings.scoring.variant),
+        seconds=time.monotonic() - start,
+        outputs={
+            "pairs": matching_files(shard_prefix(settings.output, f"{PAIRS_PREFIX}-*")),
+            "rejected": matching_files(shard_prefix(settings.output, f"{REJECTED_PREFIX}-*")),
+            "summary": summary_path,
+        },
+    )
+    write_json(summary_path, summary)
+    print(format_summary(summary, job.text_noun), flush=True)
+    return result
+
+
+def main(run: Callable[[Sequence[str] | None], PipelineResult], argv=None) -> int:
+    """Console entry: run, turning an ``OptionError`` into a one-line message and exit code 2."""
+    try:
+        run(argv)
+    except OptionError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return 0

@@ -1,0 +1,177 @@
+"""Command-line options of the pair pipelines and the choice of the local runner.
+
+Every option has a default (a ``required=True`` argument in any ``PipelineOptions`` subclass
+breaks every other pipeline parsed in the same process); values are checked in
+``PairSettings.from_options`` instead, with errors that name the option.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import apache_beam as beam
+from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+
+import similarity
+from pipelines.io import CODECS, FORMATS
+from pipelines.transforms import ScoringConfig
+
+DEFAULT_MAX_RECORD_BYTES = 1 << 20
+DEFAULT_MAX_LEN = 64
+DEFAULT_NUM_SHARDS = 4
+DEFAULT_FANOUT_BLOCK = 1000
+LOCAL_RUNNERS = ("DirectRunner", "direct", "SwitchingDirectRunner")
+
+
+class IOOptions(PipelineOptions):
+    """Where records come from and where shards go."""
+
+    @classmethod
+    def _add_argparse_args(cls, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument(
+            "--input", default=None,
+            help="glob of JSONL (optionally compressed) or Parquet inputs; default: the "
+                 "bundled real sample")
+        parser.add_argument(
+            "--input_format", default="auto", choices=FORMATS,
+            help="'auto' reads *.parquet as Parquet and anything else as JSONL")
+        parser.add_argument(
+            "--output", default=None, help="output folder (local or gs://); default ./out/SCHEME")
+        parser.add_argument(
+            "--num_shards", type=int, default=DEFAULT_NUM_SHARDS,
+            help="number of Parquet shards; 0 lets the runner choose")
+        parser.add_argument("--codec", default="zstd", choices=CODECS, help="Parquet compression")
+        parser.add_argument(
+            "--max_record_bytes", type=int, default=DEFAULT_MAX_RECORD_BYTES,
+            help="longer input lines are dead-lettered as too_large (default 1 MiB)")
+
+
+class PairOptions(PipelineOptions):
+    """How sentences are split, scored and admitted."""
+
+    @classmethod
+    def _add_argparse_args(cls, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--low", type=float, default=None,
+                            help="admit pairs with low <= score; default: the scheme's")
+        parser.add_argument("--high", type=float, default=None,
+                            help="admit pairs with score < high; default: the scheme's")
+        parser.add_argument("--variant", default="default", help="similarity variant")
+        parser.add_argument("--max_len", type=int, default=DEFAULT_MAX_LEN,
+                            help="longest sentence in characters before re-cutting")
+        parser.add_argument(
+            "--lsh_cutoff", type=int, default=None,
+            help="groups with more sentences use the MinHash LSH path; default: the library's")
+        parser.add_argument(
+            "--fanout_block", type=int, default=DEFAULT_FANOUT_BLOCK,
+            help="groups with more sentences are cut into blocks of this size and every block "
+                 "pair is scored as a separate, reshuffled task")
+
+
+OPTION_CLASSES = (IOOptions, PairOptions)
+
+
+def parse_options(
+    argv: Sequence[str] | None, description: str,
+    option_classes: Sequence[type[PipelineOptions]] = OPTION_CLASSES,
+) -> PipelineOptions:
+    """Parse ``argv`` into ``PipelineOptions``; ``--help`` and malformed values exit with usage.
+
+    Our own options are checked by a strict argparse parser first (so ``--low abc`` names the
+    option); everything else is left for Beam (``--runner``, ``--direct_num_workers``, ...).
+    """
+    argv = list(argv) if argv is not None else None
+    parser = argparse.ArgumentParser(
+        description=description, allow_abbrev=False,
+        epilog="Standard Beam options are accepted too: --runner, --direct_num_workers, "
+               "--direct_running_mode, --project, --region, --temp_location, --setup_file ...")
+    for option_class in option_classes:
+        option_class._add_argparse_args(parser)
+    parser.parse_known_args(argv)
+    return PipelineOptions(argv)
+
+
+@dataclass(frozen=True)
+class PairSettings:
+    """Checked, resolved settings of one pair pipeline run (recorded in ``summary.json``)."""
+
+    input: str
+    input_format: str
+    output: str
+    num_shards: int
+    codec: str
+    max_record_bytes: int
+    runner: str
+    scoring: ScoringConfig
+
+    @classmethod
+    def from_options(
+        cls, options: PipelineOptions, scheme: str, default_input: str, cross_text_only: bool
+    ) -> PairSettings:
+        """Resolve defaults (bundled sample, ``./out/SCHEME``, ``similarity.SCHEMES[scheme]``).
+
+        Raises ``ValueError`` naming the offending option.
+        """
+        io_opts = options.view_as(IOOptions)
+        pair_opts = options.view_as(PairOptions)
+        runner = options.view_as(StandardOptions).runner or "DirectRunner"
+        if io_opts.input is None and runner not in LOCAL_RUNNERS + ("FnApiRunner",):
+            raise ValueError(f"--input is required with --runner={runner}: the bundled sample "
+                             "is a local file that remote workers cannot read")
+        thresholds = similarity.SCHEMES[scheme]
+        scoring = ScoringConfig(
+            scheme=scheme,
+            low=thresholds.low if pair_opts.low is None else pair_opts.low,
+            high=thresholds.high if pair_opts.high is None else pair_opts.high,
+            variant=pair_opts.variant,
+            max_len=pair_opts.max_len,
+            lsh_cutoff=(similarity.LSH_CUTOFF if pair_opts.lsh_cutoff is None
+                        else pair_opts.lsh_cutoff),
+            fanout_block=pair_opts.fanout_block,
+            cross_text_only=cross_text_only,
+        )
+        scoring.check()
+        if io_opts.max_record_bytes < 1:
+            raise ValueError(f"--max_record_bytes must be >= 1, got {io_opts.max_record_bytes}")
+        if io_opts.num_shards < 0:
+            raise ValueError(f"--num_shards must be >= 0, got {io_opts.num_shards}")
+        return cls(
+            input=io_opts.input or default_input,
+            input_format=io_opts.input_format,
+            output=io_opts.output or f"out/{scheme}",
+            num_shards=io_opts.num_shards,
+            codec=io_opts.codec,
+            max_record_bytes=io_opts.max_record_bytes,
+            runner=runner,
+            scoring=scoring,
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        """All settings in one flat dict (the scoring fields beside the I/O fields)."""
+        flat = asdict(self)
+        scoring = flat.pop("scoring")
+        return {**flat, **scoring}
+
+
+def make_pipeline(options: PipelineOptions) -> beam.Pipeline:
+    """A ``Pipeline`` for ``options``; ``DirectRunner`` runs on Beam's in-process FnApiRunner.
+
+    Beam's ``DirectRunner`` first tries to download the Prism runner binary, which stalls or
+    fails offline, then falls back to the FnApiRunner for batch pipelines like ours. We go
+    there directly, configured the way the DirectRunner configures it, so
+    ``--direct_num_workers`` and ``--direct_running_mode`` apply. Other runners are untouched.
+    """
+    runner = options.view_as(StandardOptions).runner
+    if runner is not None and runner not in LOCAL_RUNNERS:
+        return beam.Pipeline(options=options)
+    from apache_beam.portability.api import beam_provision_api_pb2
+    from apache_beam.runners.portability.fn_api_runner import fn_runner
+    from apache_beam.runners.portability.portable_runner import JobServiceHandle
+
+    encoded = JobServiceHandle.encode_pipeline_options(options.get_all_options())
+    provision = fn_runner.ExtendedProvisionInfo(
+        beam_provision_api_pb2.ProvisionInfo(pipeline_options=encoded)
+    )
+    return beam.Pipeline(runner=fn_runner.FnApiRunner(provision_info=provision), options=options)

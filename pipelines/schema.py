@@ -1,0 +1,157 @@
+"""Record formats shared by every pipeline: input groups, the pair Parquet schema, dead letters.
+
+Output rows (``PAIR_SCHEMA``, never inferred)::
+
+    text_a    string   first sentence; canonical order: text_a < text_b (code-point order)
+    text_b    string   second sentence
+    score     float32  similarity(text_a, text_b) with the run's variant, low <= score < high
+    scheme    string   'qa' | 'doc' | 'question'
+    group_id  string   ``id`` of the input record the pair came from (the smallest id when the
+                       same pair arose in several groups)
+
+Dead letters (one JSON object per line in ``rejected-SSSSS-of-NNNNN.jsonl``)::
+
+    {"source": "path/of/input.jsonl", "line_no": 17, "reason": "invalid_json",
+     "detail": "Expecting ',' delimiter: line 1 column 20 (char 19)",
+     "record": "<the offending line, at most 1,000 characters>", "record_bytes": 412}
+
+``line_no`` is 1-based (the row number for Parquet inputs, ``null`` when a whole file failed).
+``reason`` is one of ``REASONS``.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, NamedTuple
+
+import pyarrow as pa
+
+PAIR_SCHEMA = pa.schema(
+    [
+        ("text_a", pa.string()),
+        ("text_b", pa.string()),
+        ("score", pa.float32()),
+        ("scheme", pa.string()),
+        ("group_id", pa.string()),
+    ]
+)
+PAIR_COLUMNS = tuple(PAIR_SCHEMA.names)
+PAIR_SCHEMES = ("qa", "doc", "question")
+
+PAIRS_PREFIX = "pairs"
+REJECTED_PREFIX = "rejected"
+SUMMARY_FILE = "summary.json"
+SHARD_TEMPLATE = "-SSSSS-of-NNNNN"
+
+DEAD_LETTER_FIELDS = ("source", "line_no", "reason", "detail", "record", "record_bytes")
+RECORD_EXCERPT_CHARS = 1000
+
+REASONS = {
+    "too_large": "line longer than --max_record_bytes",
+    "invalid_utf8": "bytes are not valid UTF-8",
+    "blank_line": "empty or whitespace-only line",
+    "invalid_json": "not parseable as JSON",
+    "not_object": "JSON value is not an object",
+    "missing_field": "a required field is absent or null",
+    "wrong_type": "a field has the wrong type",
+    "empty_id": "the id is an empty string",
+    "empty_list": "the list of texts is empty",
+    "no_text": "no text is a non-empty string",
+    "unreadable_file": "the file could not be read to its end",
+}
+
+
+class Rejected(ValueError):
+    """A record that cannot be used; ``reason`` is a key of ``REASONS``."""
+
+    def __init__(self, reason: str, detail: str):
+        if reason not in REASONS:
+            raise KeyError(f"unknown dead-letter reason {reason!r}")
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
+class Group(NamedTuple):
+    """Texts that share one input record: answers of a question, or the one text of a document.
+
+    Pairs are drawn from the sentences of ``texts``; with ``cross_text_only`` a pair must join
+    sentences of two different texts (the QA rule: never two sentences of one answer).
+    """
+
+    group_id: str
+    texts: tuple[str, ...]
+
+
+def dead_letter(
+    source: str, line_no: int | None, reason: str, detail: str, record: str | bytes, size: int
+) -> dict[str, Any]:
+    """The dead-letter record; ``record`` is cut to ``RECORD_EXCERPT_CHARS`` characters."""
+    if isinstance(record, bytes):
+        record = record[: 4 * RECORD_EXCERPT_CHARS].decode("utf-8", "backslashreplace")
+    return {
+        "source": source,
+        "line_no": line_no,
+        "reason": reason,
+        "detail": detail,
+        "record": record[:RECORD_EXCERPT_CHARS],
+        "record_bytes": size,
+    }
+
+
+def too_large_detail(size: int, limit: int) -> str:
+    return f"{size} bytes > --max_record_bytes={limit}"
+
+
+def _field(obj: dict[str, Any], name: str) -> Any:
+    value = obj.get(name)
+    if value is None:
+        raise Rejected("missing_field", f"field {name!r} is missing or null")
+    return value
+
+
+def _string(obj: dict[str, Any], name: str) -> str:
+    value = _field(obj, name)
+    if not isinstance(value, str):
+        raise Rejected("wrong_type", f"field {name!r} is {type(value).__name__}, not string")
+    return value
+
+
+def _group_id(obj: dict[str, Any]) -> str:
+    group_id = _string(obj, "id")
+    if not group_id.strip():
+        raise Rejected("empty_id", "field 'id' is an empty string")
+    return group_id
+
+
+def qa_group(obj: dict[str, Any]) -> Group:
+    """``{"id": str, "question": str (optional), "answers": [str, ...]}`` → Group of answers."""
+    group_id = _group_id(obj)
+    question = obj.get("question")
+    if question is not None and not isinstance(question, str):
+        raise Rejected("wrong_type", f"field 'question' is {type(question).__name__}, not string")
+    answers = _field(obj, "answers")
+    if not isinstance(answers, list):
+        raise Rejected("wrong_type", f"field 'answers' is {type(answers).__name__}, not list")
+    if not answers:
+        raise Rejected("empty_list", "field 'answers' is an empty list")
+    for k, answer in enumerate(answers):
+        if not isinstance(answer, str):
+            raise Rejected("wrong_type", f"answers[{k}] is {type(answer).__name__}, not string")
+    if not any(answer.strip() for answer in answers):
+        raise Rejected("no_text", f"all {len(answers)} answers are empty")
+    return Group(group_id, tuple(answers))
+
+
+def doc_group(obj: dict[str, Any]) -> Group:
+    """``{"id": str, "text": str}`` → Group with one text."""
+    group_id = _group_id(obj)
+    text = _string(obj, "text")
+    if not text.strip():
+        raise Rejected("no_text", "field 'text' is empty")
+    return Group(group_id, (text,))
+
+
+def json_size(obj: Any) -> int:
+    """UTF-8 size in bytes of ``obj`` as compact JSON (how a Parquet row is sized)."""
+    return len(json.dumps(obj, ensure_ascii=False, separators=(",", ":"), default=str).encode())

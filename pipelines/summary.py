@@ -1,0 +1,98 @@
+"""End-of-run summary: Beam counters, accounting, settings → ``summary.json`` and a printout."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from apache_beam.metrics.metric import MetricsFilter
+from apache_beam.runners.runner import PipelineResult
+
+import pipelines
+from pipelines.io import NAMESPACE
+
+REJECTED_PREFIX = "rejected_"
+DROPPED_PREFIX = "sentences_dropped_"
+
+
+def collect_counters(result: PipelineResult, namespace: str = NAMESPACE) -> dict[str, int]:
+    """Counter name → total over all steps (committed values; attempted where not reported)."""
+    query = result.metrics().query(MetricsFilter().with_namespace(namespace))
+    totals: dict[str, int] = defaultdict(int)
+    for item in query["counters"]:
+        value = item.committed if item.committed is not None else item.attempted
+        totals[item.key.metric.name] += value or 0
+    return dict(sorted(totals.items()))
+
+
+def _with_prefix(counters: dict[str, int], prefix: str) -> dict[str, int]:
+    return {k[len(prefix):]: v for k, v in counters.items() if k.startswith(prefix)}
+
+
+def accounting(counters: dict[str, int]) -> dict[str, Any]:
+    """``records_read = accepted + rejected``, with the parts and whether it holds."""
+    read = counters.get("records_read", 0)
+    accepted = counters.get("records_accepted", 0)
+    rejected = sum(_with_prefix(counters, REJECTED_PREFIX).values())
+    return {"records_read": read, "accepted": accepted, "rejected": rejected,
+            "balanced": read == accepted + rejected}
+
+
+def build_summary(
+    pipeline: str, settings: dict[str, Any], beam_options: dict[str, Any],
+    counters: dict[str, int], variant: str, seconds: float, outputs: dict[str, Any],
+) -> dict[str, Any]:
+    """The ``summary.json`` document (``variant`` is the resolved variant name)."""
+    return {
+        "pipeline": pipeline,
+        "version": pipelines.__version__,
+        "scheme": settings["scheme"],
+        "variant": variant,
+        "thresholds": {"low": settings["low"], "high": settings["high"]},
+        "options": settings,
+        "beam_options": beam_options,
+        "counters": counters,
+        "accounting": accounting(counters),
+        "rejected_by_reason": _with_prefix(counters, REJECTED_PREFIX),
+        "sentences_dropped_by_rule": _with_prefix(counters, DROPPED_PREFIX),
+        "elapsed_seconds": round(seconds, 2),
+        "outputs": outputs,
+    }
+
+
+def _listing(counts: dict[str, int]) -> str:
+    return ", ".join(f"{name} {count:,}" for name, count in counts.items()) or "none"
+
+
+def format_summary(summary: dict[str, Any], text_noun: str = "texts") -> str:
+    """A few readable lines for the end of a run."""
+    c = summary["counters"]
+    books = summary["accounting"]
+    low, high = summary["thresholds"]["low"], summary["thresholds"]["high"]
+    pairs, rejected = summary["outputs"]["pairs"], summary["outputs"]["rejected"]
+    check = "ok" if books["balanced"] else "MISMATCH"
+    lines = [
+        f"{summary['pipeline']} {summary['version']}: done in {summary['elapsed_seconds']} s "
+        f"(runner {summary['options']['runner']})",
+        f"  input      {summary['options']['input']}",
+        f"  records    {books['records_read']:,} read = {books['accepted']:,} accepted + "
+        f"{books['rejected']:,} rejected ({check})",
+        f"  rejected   {_listing(summary['rejected_by_reason'])}",
+        f"  {text_noun:<10} {c.get('texts', 0):,}, of which "
+        f"{c.get('texts_without_sentences', 0):,} kept no sentence",
+        f"  sentences  {c.get('sentences', 0):,} kept; dropped by filter: "
+        f"{_listing(summary['sentences_dropped_by_rule'])}; "
+        f"{c.get('duplicate_sentences', 0):,} repeats in a group",
+        f"  scoring    {c.get('candidate_pairs_scored', 0):,} candidate pairs scored in "
+        f"{c.get('pair_tasks', 0):,} tasks ({c.get('groups_fanned_out', 0):,} big groups fanned "
+        f"out); variant {summary['variant']}, admit {low} <= score < {high}",
+        f"  pairs      {c.get('pairs_admitted', 0):,} admitted, "
+        f"{c.get('same_text_pairs_dropped', 0):,} same-answer dropped, "
+        f"{c.get('duplicate_pairs_dropped', 0):,} duplicates dropped -> "
+        f"{c.get('pairs_written', 0):,} written",
+        f"  output     {len(pairs)} Parquet shard(s): {pairs[0] if pairs else '-'}"
+        + (" ..." if len(pairs) > 1 else ""),
+        f"  dead       {', '.join(rejected) or '-'}",
+        f"  summary    {summary['outputs']['summary']}",
+    ]
+    return "\n".join(lines)

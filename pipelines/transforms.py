@@ -1,0 +1,317 @@
+"""Shared PTransforms: parse + validate with dead letters, group → sentences → pairs, dedup.
+
+All splitting and scoring is ``similarity``'s (``split_with_stats``, ``admitted_pairs``); this
+module only distributes it. Counters (Beam ``Metrics``, namespace ``simpairs``) are named in
+``COUNTERS``; ``rejected_<reason>`` and ``sentences_dropped_<rule>`` exist per reason/rule.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+import apache_beam as beam
+from apache_beam.metrics import Metrics
+
+import similarity
+from pipelines.io import NAMESPACE, REJECTED
+from pipelines.schema import Group, Rejected, dead_letter, json_size, too_large_detail
+
+ACCEPTED = "accepted"
+FANOUT = "fanout"
+COUNTERS = {
+    "records_read": "input lines/rows read (accepted + rejected)",
+    "records_accepted": "records that passed validation",
+    "rejected_<reason>": "records dead-lettered for that reason (schema.REASONS)",
+    "texts": "answers/documents/texts in accepted records",
+    "texts_without_sentences": "valid texts that kept no sentence after the filters",
+    "sentences": "sentences kept by the filters",
+    "sentences_dropped_<rule>": "sentences that filter rule removed (similarity.FILTER_RULES)",
+    "duplicate_sentences": "repeats of a sentence inside one group, scored once",
+    "groups_fanned_out": "groups cut into blocks scored as separate tasks",
+    "pair_tasks": "scoring tasks (one per small group, one per block pair of a big group)",
+    "candidate_pairs_scored": "sentence pairs whose similarity was computed",
+    "pairs_admitted": "pairs with low <= score < high (QA: across answers)",
+    "same_text_pairs_dropped": "admitted by score but both sentences from one answer (QA)",
+    "duplicate_pairs_dropped": "admitted pairs already emitted by another group",
+    "pairs_written": "distinct pairs written",
+}
+
+
+def counter(name: str):
+    return Metrics.counter(NAMESPACE, name)
+
+
+class _ParseRecord(beam.DoFn):
+    """``(source, line_no, payload)`` → ``Group`` or a dead letter on ``REJECTED``.
+
+    ``payload`` is a raw JSONL line (bytes) or a Parquet row (dict); ``to_group`` validates the
+    decoded object and raises ``Rejected`` for anything unusable.
+    """
+
+    def __init__(self, to_group: Callable[[dict[str, Any]], Group], max_record_bytes: int):
+        self.to_group = to_group
+        self.max_record_bytes = max_record_bytes
+
+    def process(self, element: tuple[str, int, bytes | dict[str, Any]]):
+        source, line_no, payload = element
+        size = len(payload) if isinstance(payload, bytes) else json_size(payload)
+        try:
+            group = self.to_group(self._decode(payload, size))
+        except Rejected as rejected:
+            counter(f"rejected_{rejected.reason}").inc()
+            record = payload if isinstance(payload, bytes) else json.dumps(payload, default=str)
+            yield beam.pvalue.TaggedOutput(
+                REJECTED,
+                dead_letter(source, line_no, rejected.reason, rejected.detail, record, size),
+            )
+            return
+        counter("records_accepted").inc()
+        yield group
+
+    def _decode(self, payload: bytes | dict[str, Any], size: int) -> dict[str, Any]:
+        if size > self.max_record_bytes:
+            raise Rejected("too_large", too_large_detail(size, self.max_record_bytes))
+        if isinstance(payload, dict):
+            return payload
+        if not payload.strip():
+            raise Rejected("blank_line", "the line is empty")
+        try:
+            text = payload.decode("utf-8")
+        except UnicodeDecodeError as err:
+            raise Rejected("invalid_utf8", f"{err.reason} at byte {err.start}") from None
+        try:
+            obj = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise Rejected("invalid_json", str(err)) from None
+        except RecursionError:
+            raise Rejected("invalid_json", "nested too deeply") from None
+        if not isinstance(obj, dict):
+            raise Rejected("not_object", f"JSON {type(obj).__name__}, expected an object")
+        return obj
+
+
+class ParseRecords(beam.PTransform):
+    """Raw records → ``(groups, dead_letters)`` using ``to_group`` (e.g. ``schema.qa_group``)."""
+
+    def __init__(self, to_group: Callable[[dict[str, Any]], Group], max_record_bytes: int):
+        super().__init__()
+        self.to_group = to_group
+        self.max_record_bytes = max_record_bytes
+
+    def expand(self, raw):
+        parsed = raw | "Validate" >> beam.ParDo(
+            _ParseRecord(self.to_group, self.max_record_bytes)
+        ).with_outputs(REJECTED, main=ACCEPTED)
+        return parsed[ACCEPTED], parsed[REJECTED]
+
+
+class SentenceGroup(NamedTuple):
+    """Distinct sentences of a group, sorted, with the indices of the texts each came from."""
+
+    group_id: str
+    sentences: tuple[str, ...]
+    owners: tuple[tuple[int, ...], ...]
+
+
+class PairTask(NamedTuple):
+    """Score ``left`` against itself (``right`` is None) or every left × right sentence pair."""
+
+    group_id: str
+    method: str
+    left: tuple[str, ...]
+    left_owners: tuple[tuple[int, ...], ...]
+    right: tuple[str, ...] | None
+    right_owners: tuple[tuple[int, ...], ...] | None
+
+
+@dataclass(frozen=True)
+class ScoringConfig:
+    """How groups become pairs: thresholds, variant, sizes, and the QA cross-text rule.
+
+    ``check()`` raises ``ValueError`` naming the command-line option of a bad value.
+    """
+
+    scheme: str
+    low: float
+    high: float
+    variant: str
+    max_len: int
+    lsh_cutoff: int
+    fanout_block: int
+    cross_text_only: bool
+
+    def check(self) -> None:
+        if not 0.0 <= self.low < self.high:
+            raise ValueError(f"--low/--high: need 0 <= low < high, got {self.low}, {self.high}")
+        for name, least in (("max_len", 1), ("fanout_block", 1), ("lsh_cutoff", 0)):
+            if getattr(self, name) < least:
+                raise ValueError(f"--{name} must be >= {least}, got {getattr(self, name)}")
+        try:
+            similarity.jaccard.resolve_variant(self.variant)
+        except ValueError as err:
+            raise ValueError(f"--variant: {err}") from None
+
+
+def split_group(group: Group, max_len: int) -> SentenceGroup:
+    """Split every text of ``group`` with ``similarity.split_with_stats``; count what happens."""
+    owners: dict[str, set[int]] = {}
+    for index, text in enumerate(group.texts):
+        sentences, dropped = similarity.split_with_stats(text, max_len)
+        counter("texts").inc()
+        for rule, count in dropped.items():
+            counter(f"sentences_dropped_{rule}").inc(count)
+        if not sentences:
+            counter("texts_without_sentences").inc()
+        counter("sentences").inc(len(sentences))
+        for sentence in sentences:
+            seen = owners.setdefault(sentence, set())
+            if seen:
+                counter("duplicate_sentences").inc()
+            seen.add(index)
+    ordered = sorted(owners)
+    return SentenceGroup(
+        group.group_id, tuple(ordered), tuple(tuple(sorted(owners[s])) for s in ordered)
+    )
+
+
+def plan_tasks(group: SentenceGroup, config: ScoringConfig) -> Iterator[PairTask]:
+    """One task for a small group; for more than ``fanout_block`` sentences, one task per pair
+    of blocks (b blocks → b(b+1)/2 tasks), so a huge group spreads over many workers.
+
+    The method is chosen by the size of the whole group: ``lsh`` above ``lsh_cutoff``.
+    """
+    n = len(group.sentences)
+    if n < 2:
+        return
+    method = "lsh" if n > config.lsh_cutoff else "exact"
+    block = config.fanout_block
+    if n <= block:
+        yield PairTask(group.group_id, method, group.sentences, group.owners, None, None)
+        return
+    starts = range(0, n, block)
+    for i in starts:
+        for j in starts:
+            if j < i:
+                continue
+            yield PairTask(
+                group.group_id, method,
+                group.sentences[i:i + block], group.owners[i:i + block],
+                None if i == j else group.sentences[j:j + block],
+                None if i == j else group.owners[j:j + block],
+            )
+
+
+class _PlanTasks(beam.DoFn):
+    def __init__(self, config: ScoringConfig):
+        self.config = config
+
+    def process(self, group: Group):
+        sentence_group = split_group(group, self.config.max_len)
+        tasks = list(plan_tasks(sentence_group, self.config))
+        counter("pair_tasks").inc(len(tasks))
+        if len(tasks) <= 1:
+            yield from tasks
+            return
+        counter("groups_fanned_out").inc()
+        for task in tasks:
+            yield beam.pvalue.TaggedOutput(FANOUT, task)
+
+
+def score_task(task: PairTask, config: ScoringConfig) -> Iterator[dict[str, Any]]:
+    """Admitted pairs of ``task`` as pair rows in canonical order (``text_a < text_b``)."""
+    sentences = task.left + (task.right or ())
+    owners = task.left_owners + (task.right_owners or ())
+    split = len(task.left) if task.right is not None else len(sentences)
+    stats: dict[str, int] = {}
+    pairs = similarity.admitted_pairs(
+        sentences, config.low, config.high, config.variant, task.method, stats=stats
+    )
+    counter("candidate_pairs_scored").inc(stats["pairs_scored"])
+    for i, j, value in pairs:
+        if task.right is not None and not i < split <= j:
+            continue
+        if config.cross_text_only and len(owners[i]) == 1 and owners[i] == owners[j]:
+            counter("same_text_pairs_dropped").inc()
+            continue
+        counter("pairs_admitted").inc()
+        text_a, text_b = sorted((sentences[i], sentences[j]))
+        yield {
+            "text_a": text_a,
+            "text_b": text_b,
+            "score": value,
+            "scheme": config.scheme,
+            "group_id": task.group_id,
+        }
+
+
+class GroupsToPairs(beam.PTransform):
+    """Groups → admitted pair rows (before the global dedup).
+
+    Small groups are scored where they are; the block-pair tasks of big groups go through a
+    ``Reshuffle`` first so they spread over workers instead of queueing behind one element.
+    Memory per task is O(block) sentences plus the admitted pairs: never an n × n matrix.
+    """
+
+    def __init__(self, config: ScoringConfig):
+        super().__init__()
+        self.config = config
+
+    def expand(self, groups):
+        tasks = groups | "SplitAndPlan" >> beam.ParDo(_PlanTasks(self.config)).with_outputs(
+            FANOUT, main="local"
+        )
+        fanned = tasks[FANOUT] | "FanOutBigGroups" >> beam.Reshuffle()
+        return (
+            (tasks["local"], fanned)
+            | "JoinTasks" >> beam.Flatten()
+            | "ScoreTasks" >> beam.FlatMap(score_task, self.config)
+        )
+
+
+class _SmallestGroup(beam.CombineFn):
+    """Keep the value with the smallest ``(group_id, ...)`` and count how many were seen."""
+
+    def create_accumulator(self):
+        return None, 0
+
+    def add_input(self, accumulator, value):
+        best, count = accumulator
+        return (value if best is None or value < best else best), count + 1
+
+    def merge_accumulators(self, accumulators):
+        best, total = None, 0
+        for value, count in accumulators:
+            total += count
+            if value is not None and (best is None or value < best):
+                best = value
+        return best, total
+
+    def extract_output(self, accumulator):
+        return accumulator
+
+
+def _pair_key(row: dict[str, Any]):
+    return (row["text_a"], row["text_b"]), (row["group_id"], row["score"], row["scheme"])
+
+
+def _distinct_row(keyed) -> dict[str, Any]:
+    (text_a, text_b), ((group_id, value, scheme), count) = keyed
+    counter("duplicate_pairs_dropped").inc(count - 1)
+    counter("pairs_written").inc()
+    return {"text_a": text_a, "text_b": text_b, "score": value, "scheme": scheme,
+            "group_id": group_id}
+
+
+class DedupPairs(beam.PTransform):
+    """Keep each ``(text_a, text_b)`` once, from the smallest ``group_id`` (deterministic)."""
+
+    def expand(self, rows):
+        return (
+            rows
+            | "KeyByPair" >> beam.Map(_pair_key)
+            | "KeepFirstGroup" >> beam.CombinePerKey(_SmallestGroup())
+            | "ToRow" >> beam.Map(_distinct_row)
+        )
