@@ -20,9 +20,10 @@ exactly ``score()`` of the two sentences; they differ only in which pairs they s
 from __future__ import annotations
 
 import math
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 from similarity.jaccard import Profile, jaccard, length_bound, profile
 from similarity.schemes import Thresholds
@@ -66,39 +67,74 @@ def _pairs_exact(profiles: list[Profile], low: float) -> Iterator[tuple[int, int
     yield from ((i, j) for a, i in enumerate(empty) for j in empty[a + 1 :])
     frequency = Counter(token for p in profiles for token in p)
     rank = {token: r for r, token in enumerate(sorted(frequency, key=lambda t: (frequency[t], t)))}
-    index: defaultdict[int, list[int]] = defaultdict(list)
+    index: dict[int, list[int]] = {}
     t = low - _PREFIX_MARGIN
+    t_index = 2 * t / (1 + t)
     for x in order[len(empty) :]:
         size = sizes[x]
         tokens = sorted(rank[token] for token in profiles[x])
         candidates: set[int] = set()
         for r in tokens[: size - math.floor(t * size) + 1]:
-            postings = index[r]
-            candidates.update(postings)
-            postings.append(x)
+            postings = index.get(r)
+            if postings:
+                candidates.update(postings)
+        for r in tokens[: size - math.floor(t_index * size) + 1]:
+            index.setdefault(r, []).append(x)
         yield from ((y, x) for y in candidates if length_bound(sizes[y], size) >= low)
 
 
-def _pairs_lsh(profiles: list[Profile], low: float, config: LSHConfig) -> Iterator[tuple[int, int]]:
-    from datasketch import MinHash, MinHashLSH
+@lru_cache(maxsize=64)
+def _bands(threshold: float, num_perm: int, weights: tuple[float, float]) -> tuple[int, int]:
+    """(bands, rows) that datasketch's ``MinHashLSH`` chooses for this threshold and weights."""
+    from datasketch import MinHashLSH
 
-    sizes = [len(p) for p in profiles]
+    lsh = MinHashLSH(threshold=threshold, num_perm=num_perm, weights=weights)
+    return lsh.b, lsh.r
+
+
+def _pairs_lsh(profiles: list[Profile], low: float, config: LSHConfig) -> Iterator[tuple[int, int]]:
+    """Pairs that share at least one LSH band of their MinHash signatures.
+
+    The signatures are datasketch ``MinHash`` values (seeded permutations); tokens are fed as
+    their index in the sorted vocabulary of the group, which is injective within the group.
+    Bands × rows are ``MinHashLSH``'s choice, but the bucketing runs in NumPy over the whole
+    group at once: ``MinHashLSH.insert``/``query`` cost about 0.5 ms per sentence in Python.
+    """
+    import numpy as np
+    from datasketch import MinHash
+
+    vocabulary = {token: k for k, token in enumerate(sorted(set().union(*profiles)))}
     hashes = MinHash.bulk(
-        [[token.encode("utf-8") for token in sorted(p)] for p in profiles],
+        [[vocabulary[token] for token in p] for p in profiles],
         num_perm=config.num_perm,
         seed=config.seed,
+        hashfunc=int,
     )
-    lsh = MinHashLSH(
-        threshold=max(low - config.margin, config.min_threshold),
-        num_perm=config.num_perm,
-        weights=config.weights,
+    signatures = np.stack([m.hashvalues for m in hashes])
+    bands, rows = _bands(
+        max(low - config.margin, config.min_threshold), config.num_perm, config.weights
     )
-    for key, minhash in enumerate(hashes):
-        lsh.insert(key, minhash, check_duplication=False)
-    for i, minhash in enumerate(hashes):
-        for j in lsh.query(minhash):
-            if j > i and length_bound(sizes[i], sizes[j]) >= low:
-                yield i, j
+    sizes = [len(p) for p in profiles]
+    n = len(profiles)
+    seen: set[int] = set()
+    for band in range(bands):
+        block = np.ascontiguousarray(signatures[:, band * rows : (band + 1) * rows])
+        keys = block.view(np.dtype((np.void, block.dtype.itemsize * rows))).ravel()
+        _, bucket, counts = np.unique(keys, return_inverse=True, return_counts=True)
+        shared = np.flatnonzero(counts[bucket] > 1)
+        members = shared[np.argsort(bucket[shared], kind="stable")].tolist()
+        labels = bucket[members].tolist()
+        start = 0
+        for end in range(1, len(members) + 1):
+            if end < len(members) and labels[end] == labels[start]:
+                continue
+            group = members[start:end]
+            seen.update(i * n + j for a, i in enumerate(group) for j in group[a + 1 :])
+            start = end
+    for code in sorted(seen):
+        i, j = divmod(code, n)
+        if length_bound(sizes[i], sizes[j]) >= low:
+            yield i, j
 
 
 def admitted_pairs(

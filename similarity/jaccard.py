@@ -9,8 +9,9 @@ Only letters and digits count (``str.isalnum`` after ``normalise`` and ``casefol
 punctuation, whitespace and letter case are ignored. Variants (``c_A(x)`` = count of ``x``):
 
 - ``set``:      A = distinct characters.  J = |A ∩ B| / |A ∪ B|.
-- ``multiset``: A = {(x, k) : 1 <= k <= c_A(x)}, so |A ∩ B| = Σ min(c_A, c_B) and
-  |A ∪ B| = Σ max(c_A, c_B): J = Σ min(c_A(x), c_B(x)) / Σ max(c_A(x), c_B(x)).
+- ``multiset``: A = {(x, k) : 1 <= k <= c_A(x)} (token ``x`` for k = 1, ``x\\0k`` after), so
+  |A ∩ B| = Σ min(c_A, c_B) and |A ∪ B| = Σ max(c_A, c_B):
+  J = Σ min(c_A(x), c_B(x)) / Σ max(c_A(x), c_B(x)).
 - ``bigram``:   A = distinct character bigrams (a 1-character text: the character itself).
 - ``uni_bigram``: multiset Jaccard over unigrams and bigrams together, i.e. the multiset
   construction above applied to the n characters and n - 1 bigrams of an n-character text.
@@ -22,31 +23,40 @@ Because every variant is set Jaccard over its profile, one length bound serves a
 
 from __future__ import annotations
 
+import re
+from collections import Counter
 from collections.abc import Callable, Iterable
+from itertools import chain
+from operator import add
 
 from similarity.text import _require_str, normalise
 
 Profile = frozenset
 
 
+_NOT_ALNUM = re.compile(r"[\W_]+")
+
+
 def content(text: str) -> str:
-    """The letters and digits of ``normalise(text)``, case-folded: what every variant sees."""
-    return "".join(ch for ch in normalise(text).casefold() if ch.isalnum())
+    """The letters and digits of ``normalise(text)``, case-folded: what every variant sees.
+
+    ``[\\W_]`` is exactly the complement of ``str.isalnum`` in Python's ``re``.
+    """
+    return _NOT_ALNUM.sub("", normalise(text).casefold())
 
 
 def _numbered(grams: Iterable[str]) -> Profile:
-    """Multiset → set: the k-th occurrence of gram g becomes token ``g + "\\0" + str(k)``."""
-    seen: dict[str, int] = {}
-    tokens = []
-    for gram in grams:
-        k = seen.get(gram, 0) + 1
-        seen[gram] = k
-        tokens.append(f"{gram}\0{k}")
+    """Multiset → set: the k-th occurrence of gram g becomes token g (k = 1) or ``g\\0k``."""
+    counts = Counter(grams)
+    tokens = set(counts)
+    for gram, count in counts.items():
+        if count > 1:
+            tokens.update([f"{gram}\0{k}" for k in range(2, count + 1)])
     return frozenset(tokens)
 
 
-def _bigrams(chars: str) -> list[str]:
-    return [chars[k : k + 2] for k in range(len(chars) - 1)]
+def _bigrams(chars: str) -> Iterable[str]:
+    return map(add, chars, chars[1:])
 
 
 def _set_profile(chars: str) -> Profile:
@@ -58,11 +68,11 @@ def _multiset_profile(chars: str) -> Profile:
 
 
 def _bigram_profile(chars: str) -> Profile:
-    return frozenset(_bigrams(chars)) if len(chars) > 1 else frozenset([chars] if chars else [])
+    return frozenset(_bigrams(chars) if len(chars) > 1 else [chars] if chars else [])
 
 
 def _uni_bigram_profile(chars: str) -> Profile:
-    return _numbered([*chars, *_bigrams(chars)])
+    return _numbered(chain(chars, _bigrams(chars)))
 
 
 VARIANTS: dict[str, Callable[[str], Profile]] = {
@@ -73,7 +83,7 @@ VARIANTS: dict[str, Callable[[str], Profile]] = {
 }
 """Variant name → function from ``content(text)`` to the profile (a frozenset of tokens)."""
 
-DEFAULT_VARIANT = "uni_bigram"
+DEFAULT_VARIANT = "multiset"
 """The variant ``"default"`` stands for; chosen on labelled STS data (docs/similarity.md)."""
 
 

@@ -32,10 +32,11 @@ class Thresholds:
 
 SCHEMES = MappingProxyType(
     {
-        "qa": Thresholds(low=0.35, high=0.9),
-        "doc": Thresholds(low=0.5, high=0.9),
-        "question": Thresholds(low=0.1, high=0.95),
+        "qa": Thresholds(low=0.4, high=0.9),
+        "doc": Thresholds(low=0.55, high=0.9),
+        "question": Thresholds(low=0.0, high=0.95),
     }
 )
 """Scheme name (``qa``: answers to one question, ``doc``: sentences of one document,
-``question``: a group of similar questions) → ``Thresholds`` under the default variant."""
+``question``: a group of questions people already judged similar, so only near-duplicates are
+dropped) → ``Thresholds`` under the default variant (``multiset``)."""
