@@ -50,12 +50,15 @@ class PairJob:
     cross_text_only: bool
     text_noun: str
     description: str
+    split_texts: bool = True
+    max_pairs_per_group: int = 0
 
 
 def resolve_settings(options, job: PairJob) -> PairSettings:
     try:
         return PairSettings.from_options(
-            options, job.scheme, bundled_sample(job.sample), job.cross_text_only
+            options, job.scheme, bundled_sample(job.sample), job.cross_text_only,
+            job.split_texts, job.max_pairs_per_group,
         )
     except ValueError as err:
         raise OptionError(str(err)) from None

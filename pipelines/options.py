@@ -68,9 +68,23 @@ class PairOptions(PipelineOptions):
             "--fanout_block", type=int, default=DEFAULT_FANOUT_BLOCK,
             help="groups with more sentences are cut into blocks of this size and every block "
                  "pair is scored as a separate, reshuffled task")
+        parser.add_argument(
+            "--max_pairs_per_group", type=int, default=None,
+            help="keep at most N admitted pairs per group, those with the smallest content hash "
+                 "(seeded by --seed); 0: no cap; default: the pipeline's (question 20, else 0)")
 
 
-OPTION_CLASSES = (IOOptions, PairOptions)
+class SamplingOptions(PipelineOptions):
+    """The seed of every content-hash choice (capping, balancing, shuffling, splitting)."""
+
+    @classmethod
+    def _add_argparse_args(cls, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument(
+            "--seed", type=int, default=0,
+            help="seed of the content hashes behind every sampling choice (default 0)")
+
+
+OPTION_CLASSES = (IOOptions, PairOptions, SamplingOptions)
 
 
 def parse_options(
@@ -108,9 +122,11 @@ class PairSettings:
 
     @classmethod
     def from_options(
-        cls, options: PipelineOptions, scheme: str, default_input: str, cross_text_only: bool
+        cls, options: PipelineOptions, scheme: str, default_input: str, cross_text_only: bool,
+        split_texts: bool = True, max_pairs_per_group: int = 0,
     ) -> PairSettings:
-        """Resolve defaults (bundled sample, ``./out/SCHEME``, ``similarity.SCHEMES[scheme]``).
+        """Resolve defaults (bundled sample, ``./out/SCHEME``, ``similarity.SCHEMES[scheme]``,
+        ``max_pairs_per_group`` when ``--max_pairs_per_group`` is not given).
 
         Raises ``ValueError`` naming the offending option.
         """
@@ -131,6 +147,10 @@ class PairSettings:
                         else pair_opts.lsh_cutoff),
             fanout_block=pair_opts.fanout_block,
             cross_text_only=cross_text_only,
+            split_texts=split_texts,
+            max_pairs_per_group=(max_pairs_per_group if pair_opts.max_pairs_per_group is None
+                                 else pair_opts.max_pairs_per_group),
+            seed=options.view_as(SamplingOptions).seed,
         )
         scoring.check()
         if io_opts.max_record_bytes < 1:

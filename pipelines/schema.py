@@ -26,6 +26,8 @@ from typing import Any, NamedTuple
 
 import pyarrow as pa
 
+from pipelines.hashing import content_digest
+
 PAIR_SCHEMA = pa.schema(
     [
         ("text_a", pa.string()),
@@ -124,20 +126,25 @@ def _group_id(obj: dict[str, Any]) -> str:
     return group_id
 
 
+def _text_list(obj: dict[str, Any], name: str) -> list[str]:
+    values = _field(obj, name)
+    if not isinstance(values, list):
+        raise Rejected("wrong_type", f"field {name!r} is {type(values).__name__}, not list")
+    for k, value in enumerate(values):
+        if not isinstance(value, str):
+            raise Rejected("wrong_type", f"{name}[{k}] is {type(value).__name__}, not string")
+    return values
+
+
 def qa_group(obj: dict[str, Any]) -> Group:
     """``{"id": str, "question": str (optional), "answers": [str, ...]}`` → Group of answers."""
     group_id = _group_id(obj)
     question = obj.get("question")
     if question is not None and not isinstance(question, str):
         raise Rejected("wrong_type", f"field 'question' is {type(question).__name__}, not string")
-    answers = _field(obj, "answers")
-    if not isinstance(answers, list):
-        raise Rejected("wrong_type", f"field 'answers' is {type(answers).__name__}, not list")
+    answers = _text_list(obj, "answers")
     if not answers:
         raise Rejected("empty_list", "field 'answers' is an empty list")
-    for k, answer in enumerate(answers):
-        if not isinstance(answer, str):
-            raise Rejected("wrong_type", f"answers[{k}] is {type(answer).__name__}, not string")
     if not any(answer.strip() for answer in answers):
         raise Rejected("no_text", f"all {len(answers)} answers are empty")
     return Group(group_id, tuple(answers))
@@ -150,6 +157,28 @@ def doc_group(obj: dict[str, Any]) -> Group:
     if not text.strip():
         raise Rejected("no_text", "field 'text' is empty")
     return Group(group_id, (text,))
+
+
+def question_group(obj: dict[str, Any]) -> Group:
+    """A group of similar questions → Group with one text per question.
+
+    Two formats: ``{"id": str, "texts": [str, ...]}``, and the reference SimBERT format
+    ``{"text": str, "synonyms": [str, ...]}`` (chosen when ``texts`` is absent) → texts
+    ``[text] + synonyms``; its ``id`` is optional and defaults to ``"text-"`` + the hex of
+    ``hashing.content_digest(0, text)``, so the same record always gets the same id.
+    """
+    if "texts" in obj or "synonyms" not in obj and "text" not in obj:
+        group_id = _group_id(obj)
+        texts = _text_list(obj, "texts")
+    else:
+        text = _string(obj, "text")
+        texts = [text, *_text_list(obj, "synonyms")]
+        group_id = _group_id(obj) if "id" in obj else "text-" + content_digest(0, text).hex()
+    if not texts:
+        raise Rejected("empty_list", "field 'texts' is an empty list")
+    if not any(text.strip() for text in texts):
+        raise Rejected("no_text", f"all {len(texts)} texts are empty")
+    return Group(group_id, tuple(texts))
 
 
 def json_size(obj: Any) -> int:

@@ -88,6 +88,7 @@ def format_summary(summary: dict[str, Any], text_noun: str = "texts") -> str:
         f"out); variant {summary['variant']}, admit {low} <= score < {high}",
         f"  pairs      {c.get('pairs_admitted', 0):,} admitted, "
         f"{c.get('same_text_pairs_dropped', 0):,} same-answer dropped, "
+        f"{c.get('pairs_over_group_cap_dropped', 0):,} over the group cap dropped, "
         f"{c.get('duplicate_pairs_dropped', 0):,} duplicates dropped -> "
         f"{c.get('pairs_written', 0):,} written",
         f"  output     {len(pairs)} Parquet shard(s): {pairs[0] if pairs else '-'}"

@@ -7,7 +7,9 @@ module only distributes it. Counters (Beam ``Metrics``, namespace ``simpairs``) 
 
 from __future__ import annotations
 
+import heapq
 import json
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -16,8 +18,10 @@ import apache_beam as beam
 from apache_beam.metrics import Metrics
 
 import similarity
+from pipelines.hashing import content_hash
 from pipelines.io import NAMESPACE, REJECTED
 from pipelines.schema import Group, Rejected, dead_letter, json_size, too_large_detail
+from similarity.text import TOO_LONG
 
 ACCEPTED = "accepted"
 FANOUT = "fanout"
@@ -35,6 +39,7 @@ COUNTERS = {
     "candidate_pairs_scored": "sentence pairs whose similarity was computed",
     "pairs_admitted": "pairs with low <= score < high (QA: across answers)",
     "same_text_pairs_dropped": "admitted by score but both sentences from one answer (QA)",
+    "pairs_over_group_cap_dropped": "admitted pairs beyond --max_pairs_per_group in a group",
     "duplicate_pairs_dropped": "admitted pairs already emitted by another group",
     "pairs_written": "distinct pairs written",
 }
@@ -131,6 +136,9 @@ class PairTask(NamedTuple):
 class ScoringConfig:
     """How groups become pairs: thresholds, variant, sizes, and the QA cross-text rule.
 
+    ``split_texts=False`` takes every text as one sentence (questions; see ``whole_text``).
+    ``max_pairs_per_group > 0`` keeps, per group, the admitted pairs with the smallest
+    ``content_hash(seed, text_a, text_b)`` (see ``CapPairsPerGroup``).
     ``check()`` raises ``ValueError`` naming the command-line option of a bad value.
     """
 
@@ -142,11 +150,15 @@ class ScoringConfig:
     lsh_cutoff: int
     fanout_block: int
     cross_text_only: bool
+    split_texts: bool = True
+    max_pairs_per_group: int = 0
+    seed: int = 0
 
     def check(self) -> None:
         if not 0.0 <= self.low < self.high:
             raise ValueError(f"--low/--high: need 0 <= low < high, got {self.low}, {self.high}")
-        for name, least in (("max_len", 1), ("fanout_block", 1), ("lsh_cutoff", 0)):
+        for name, least in (("max_len", 1), ("fanout_block", 1), ("lsh_cutoff", 0),
+                            ("max_pairs_per_group", 0)):
             if getattr(self, name) < least:
                 raise ValueError(f"--{name} must be >= {least}, got {getattr(self, name)}")
         try:
@@ -155,11 +167,30 @@ class ScoringConfig:
             raise ValueError(f"--variant: {err}") from None
 
 
-def split_group(group: Group, max_len: int) -> SentenceGroup:
-    """Split every text of ``group`` with ``similarity.split_with_stats``; count what happens."""
+def whole_text(text: str, max_len: int) -> tuple[list[str], Counter]:
+    """``text`` as one sentence, never cut: ``similarity.normalise``, then the sentence filters.
+
+    Returns ``(sentences, dropped)`` like ``similarity.split_with_stats``: ``[]`` for a blank
+    text; a text longer than ``max_len`` characters is dropped as ``too_long``; otherwise the
+    first failing rule of ``similarity.DEFAULT_FILTERS`` (``too_short``, ...) drops it.
+    """
+    sentence = similarity.normalise(text)
+    if not sentence:
+        return [], Counter()
+    if len(sentence) > max_len:
+        rule = TOO_LONG
+    else:
+        rule = similarity.DEFAULT_FILTERS.rejection(sentence)
+    return ([sentence], Counter()) if rule is None else ([], Counter({rule: 1}))
+
+
+def split_group(group: Group, max_len: int, split_texts: bool = True) -> SentenceGroup:
+    """Split every text of ``group`` with ``similarity.split_with_stats`` (or take it whole,
+    ``whole_text``, when ``split_texts`` is False); count what happens."""
     owners: dict[str, set[int]] = {}
+    split = similarity.split_with_stats if split_texts else whole_text
     for index, text in enumerate(group.texts):
-        sentences, dropped = similarity.split_with_stats(text, max_len)
+        sentences, dropped = split(text, max_len)
         counter("texts").inc()
         for rule, count in dropped.items():
             counter(f"sentences_dropped_{rule}").inc(count)
@@ -209,7 +240,7 @@ class _PlanTasks(beam.DoFn):
         self.config = config
 
     def process(self, group: Group):
-        sentence_group = split_group(group, self.config.max_len)
+        sentence_group = split_group(group, self.config.max_len, self.config.split_texts)
         tasks = list(plan_tasks(sentence_group, self.config))
         counter("pair_tasks").inc(len(tasks))
         if len(tasks) <= 1:
@@ -264,10 +295,70 @@ class GroupsToPairs(beam.PTransform):
             FANOUT, main="local"
         )
         fanned = tasks[FANOUT] | "FanOutBigGroups" >> beam.Reshuffle()
-        return (
+        pairs = (
             (tasks["local"], fanned)
             | "JoinTasks" >> beam.Flatten()
             | "ScoreTasks" >> beam.FlatMap(score_task, self.config)
+        )
+        if self.config.max_pairs_per_group:
+            pairs |= "CapPairsPerGroup" >> CapPairsPerGroup(
+                self.config.max_pairs_per_group, self.config.seed
+            )
+        return pairs
+
+
+class _SmallestKeys(beam.CombineFn):
+    """The ``n`` ``(key, value)`` items with the smallest keys, sorted, and how many were seen."""
+
+    def __init__(self, n: int):
+        self.n = n
+
+    def create_accumulator(self):
+        return [], 0
+
+    def add_input(self, accumulator, item):
+        return self.merge_accumulators([accumulator, ([item], 1)])
+
+    def merge_accumulators(self, accumulators):
+        accumulators = list(accumulators)
+        items = heapq.nsmallest(
+            self.n, (i for kept, _ in accumulators for i in kept), key=lambda i: i[0]
+        )
+        return items, sum(count for _, count in accumulators)
+
+    def extract_output(self, accumulator):
+        return accumulator
+
+
+def _pair_cap_key(row: dict[str, Any], seed: int):
+    key = (content_hash(seed, row["text_a"], row["text_b"]), row["text_a"], row["text_b"])
+    return row["group_id"], (key, row)
+
+
+def _capped_rows(keyed) -> Iterator[dict[str, Any]]:
+    _, (kept, seen) = keyed
+    counter("pairs_over_group_cap_dropped").inc(seen - len(kept))
+    for _, row in kept:
+        yield row
+
+
+class CapPairsPerGroup(beam.PTransform):
+    """Keep at most ``n`` pair rows per ``group_id``: those with the smallest
+    ``content_hash(seed, text_a, text_b)`` (ties by text), so the choice depends on content and
+    seed only, never on order or workers. A group with m admitted pairs keeps min(m, n)."""
+
+    def __init__(self, n: int, seed: int = 0):
+        super().__init__()
+        if n < 1:
+            raise ValueError(f"--max_pairs_per_group must be >= 1 to cap, got {n}")
+        self.n, self.seed = n, seed
+
+    def expand(self, rows):
+        return (
+            rows
+            | "KeyByGroup" >> beam.Map(_pair_cap_key, self.seed)
+            | "SmallestHashes" >> beam.CombinePerKey(_SmallestKeys(self.n))
+            | "KeptRows" >> beam.FlatMap(_capped_rows)
         )
 
 
