@@ -96,6 +96,46 @@ def load_vocab(vocab_file: str | Path) -> list[str]:
     return tokens
 
 
+class BasicTokenizer:
+    """Steps 2-5 of the module docstring: text → normalised words (no vocabulary needed)."""
+
+    def __init__(self, do_lower_case: bool = True, space_token: str | None = None) -> None:
+        self.do_lower_case = do_lower_case
+        self.space_token = space_token
+        self._char_cache: dict[str, list[tuple[int, str]]] = {}
+
+    def words(self, text: str) -> list[tuple[str, int, int]]:
+        """Basic tokenisation: normalised words (CJK characters and punctuation one per word),
+        each with the span ``start:end`` of the characters of ``text`` it came from."""
+        words: list[tuple[str, int, int]] = []
+        current: list[str] = []
+        start = last = 0
+        cache = self._char_cache
+        for index, char in enumerate(text):
+            pieces = cache.get(char)
+            if pieces is None:
+                pieces = cache[char] = _classify(char, self.do_lower_case)
+            for kind, piece in pieces:
+                if kind == _WORD:
+                    if not current:
+                        start = index
+                    current.append(piece)
+                    last = index
+                    continue
+                if kind == _DROP:
+                    continue
+                if current:
+                    words.append(("".join(current), start, last + 1))
+                    current = []
+                if kind == _ALONE:
+                    words.append((piece, index, index + 1))
+                elif self.space_token is not None:
+                    words.append((self.space_token, index, index + 1))
+        if current:
+            words.append(("".join(current), start, last + 1))
+        return words
+
+
 class Tokenizer:
     """BERT char tokenizer; ``encode`` gives ``[CLS] a [SEP] b [SEP]`` ids and segment ids."""
 
@@ -120,7 +160,7 @@ class Tokenizer:
         )
         self.special_ids = frozenset(self.vocab[t] for t in SPECIAL_TOKENS)
         self._special_re = re.compile("(" + "|".join(re.escape(t) for t in SPECIAL_TOKENS) + ")")
-        self._char_cache: dict[str, list[tuple[int, str]]] = {}
+        self.basic = BasicTokenizer(do_lower_case, space_token)
         self._word_cache: dict[str, list[str]] = {}
 
     @property
@@ -135,32 +175,6 @@ class Tokenizer:
 
     def convert_tokens_to_ids(self, tokens: Sequence[str]) -> list[int]:
         return [self.vocab.get(t, self.unk_id) for t in tokens]
-
-    def _words(self, text: str) -> list[str]:
-        """Basic tokenisation: normalised words, CJK characters and punctuation one per word."""
-        words: list[str] = []
-        current: list[str] = []
-        cache = self._char_cache
-        for char in text:
-            pieces = cache.get(char)
-            if pieces is None:
-                pieces = cache[char] = _classify(char, self.do_lower_case)
-            for kind, piece in pieces:
-                if kind == _WORD:
-                    current.append(piece)
-                    continue
-                if kind == _DROP:
-                    continue
-                if current:
-                    words.append("".join(current))
-                    current = []
-                if kind == _ALONE:
-                    words.append(piece)
-                elif self.space_token is not None:
-                    words.append(self.space_token)
-        if current:
-            words.append("".join(current))
-        return words
 
     def _wordpiece(self, word: str) -> list[str]:
         """Greedy longest-match-first split of one word; ``[UNK]`` when it cannot be covered."""
@@ -190,19 +204,28 @@ class Tokenizer:
             self._word_cache[word] = pieces
         return pieces
 
+    def split_special_tokens(self, text: str) -> list[str]:
+        """``text`` cut around literal special tokens: odd items are the special tokens."""
+        return self._special_re.split(text)
+
+    def word_tokens(self, text: str) -> list[tuple[list[str], int, int, bool]]:
+        """Tokens of each basic word of ``text`` with its character span ``start:end`` and
+        whether it is a literal special token."""
+        out = []
+        offset = 0
+        for i, part in enumerate(self.split_special_tokens(text)):
+            if i % 2:
+                out.append(([part], offset, offset + len(part), True))
+            else:
+                for word, start, end in self.basic.words(part):
+                    tokens = [word] if word == self.space_token else self._wordpiece(word)
+                    out.append((tokens, offset + start, offset + end, False))
+            offset += len(part)
+        return out
+
     def tokenize(self, text: str) -> list[str]:
         """Tokens of ``text`` without ``[CLS]``/``[SEP]``."""
-        tokens: list[str] = []
-        for i, part in enumerate(self._special_re.split(text)):
-            if i % 2:
-                tokens.append(part)
-                continue
-            for word in self._words(part):
-                if word == self.space_token:
-                    tokens.append(word)
-                else:
-                    tokens.extend(self._wordpiece(word))
-        return tokens
+        return [token for tokens, *_ in self.word_tokens(text) for token in tokens]
 
     def text_ids(self, text: str) -> list[int]:
         """Token ids of ``text`` without ``[CLS]``/``[SEP]``."""
@@ -289,6 +312,11 @@ class Tokenizer:
             else:
                 text += token
         return text
+
+
+def is_special_token(token: str) -> bool:
+    """True for bracketed control tokens (``[CLS]``, ``[unused7]``, ...) and ``<S>``/``<T>``."""
+    return token in ("<S>", "<T>") or (len(token) > 2 and token[0] == "[" and token[-1] == "]")
 
 
 def _is_wordlike(char: str) -> bool:
