@@ -94,7 +94,7 @@ def build_pipeline(
     return pipeline, settings
 
 
-def _show_progress() -> None:
+def show_progress() -> None:
     logger = logging.getLogger("pipelines")
     logger.setLevel(logging.INFO)
     if not logging.getLogger().handlers and not logger.handlers:
@@ -103,7 +103,7 @@ def _show_progress() -> None:
 
 def run_job(argv: Sequence[str] | None, job: PairJob) -> PipelineResult:
     """Build, run to completion, write ``DIR/summary.json`` and print the summary."""
-    _show_progress()
+    show_progress()
     pipeline, settings = build_pipeline(argv, job)
     if not matching_files(settings.input):
         raise OptionError(f"--input: no file matches {settings.input!r}")

@@ -1,0 +1,292 @@
+"""Balanced training corpus: question pairs and general (QA + document) pairs at a fixed ratio.
+
+    python -m pipelines.build_corpus [--question GLOB ...] [--general GLOB ...] [--output DIR]
+                                     [--num_shards N] [--seed S] [--ratio 1.0]
+                                     [--mode downsample|cycle] [--valid_fraction F]
+                                     [--num_valid_shards N] [Beam options]
+
+Each GLOB names pair Parquet files (``schema.PAIR_SCHEMA``) or a pair pipeline's output folder
+(a path without ``*?[`` that does not end in ``.parquet`` means ``FOLDER/pairs-*.parquet``);
+the ``summary.json`` beside the files, where present, supplies thresholds and variant for the
+manifest. ``--ratio`` is question rows per general row (the recipe: 1:1).
+
+``downsample`` (default) keeps all rows of the smaller side and a seeded-hash subset of the
+larger; ``cycle`` keeps all rows of the larger side and repeats the smaller one, as the
+reference trainer does by cycling its iterators. Exact method: ``pipelines.corpus``.
+Output: ``DIR/train-SSSSS-of-NNNNN.parquet`` (+ ``valid-...``) and ``DIR/manifest.json``.
+Without arguments: ``out/question`` + ``out/qa``, ``out/doc`` → ``out/corpus`` (run the pair
+pipelines, or ``python -m pipelines.build_all``, first).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import logging
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import apache_beam as beam
+import pyarrow as pa
+import pyarrow.parquet as pq
+from apache_beam.io.filesystem import CompressionTypes
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+from apache_beam.runners.runner import PipelineResult
+
+import pipelines
+from pipelines.corpus import (
+    GENERAL,
+    MANIFEST_FILE,
+    MANIFEST_FORMAT,
+    MODES,
+    QUESTION,
+    SIDES,
+    TRAIN,
+    VALID,
+    BalanceSide,
+    Layout,
+    ReadPairFiles,
+    ShuffleIntoShards,
+    WriteManifest,
+    balance_targets,
+)
+from pipelines.io import (
+    CODECS,
+    clear_outputs,
+    matching_files,
+    read_json,
+    shard_prefix,
+)
+from pipelines.job import OptionError, main, show_progress
+from pipelines.options import IOOptions, SamplingOptions, make_pipeline, parse_options
+from pipelines.schema import PAIR_SCHEMA, PAIRS_PREFIX, SUMMARY_FILE
+
+DEFAULT_QUESTION = ["out/question"]
+DEFAULT_GENERAL = ["out/qa", "out/doc"]
+DEFAULT_OUTPUT = "out/corpus"
+_LOG = logging.getLogger("pipelines")
+
+
+class CorpusOptions(PipelineOptions):
+    """Inputs and balancing of ``build_corpus`` (``--output``, ``--num_shards``, ``--codec``
+    come from ``IOOptions``, ``--seed`` from ``SamplingOptions``)."""
+
+    @classmethod
+    def _add_argparse_args(cls, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--question", nargs="+", default=None,
+                            help="question pair globs or folders (default out/question)")
+        parser.add_argument("--general", nargs="+", default=None,
+                            help="general (qa, doc) pair globs or folders "
+                                 "(default out/qa out/doc)")
+        parser.add_argument("--ratio", type=float, default=1.0,
+                            help="question rows per general row (default 1.0)")
+        parser.add_argument("--mode", default="downsample", choices=MODES,
+                            help="downsample the larger side or cycle the smaller one")
+        parser.add_argument("--valid_fraction", type=float, default=0.0,
+                            help="fraction of groups held out in valid-*.parquet (default 0)")
+        parser.add_argument("--num_valid_shards", type=int, default=1,
+                            help="number of valid-*.parquet shards (default 1)")
+
+
+OPTION_CLASSES = (IOOptions, SamplingOptions, CorpusOptions)
+
+
+def pair_pattern(glob: str) -> str:
+    """``glob`` itself, or ``glob/pairs-*-of-*.parquet`` when it names an output folder."""
+    if any(ch in glob for ch in "*?[") or glob.endswith(".parquet"):
+        return glob
+    return shard_prefix(glob, f"{PAIRS_PREFIX}-*-of-*.parquet")
+
+
+def parquet_rows(path: str) -> int:
+    """Rows of one pair Parquet file from its footer; checks the pair columns are there."""
+    with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
+        data = f.read()
+    if not data:
+        return 0
+    try:
+        meta = pq.ParquetFile(pa.BufferReader(data))
+    except pa.ArrowException as err:
+        raise OptionError(f"{path}: not a Parquet file ({err})") from None
+    missing = [name for name in PAIR_SCHEMA.names if name not in meta.schema_arrow.names]
+    if missing:
+        raise OptionError(f"{path}: missing pair column(s) {missing}")
+    return meta.metadata.num_rows
+
+
+def input_summary(pattern: str) -> dict[str, Any] | None:
+    """Thresholds, variant and scheme from the ``summary.json`` beside ``pattern``'s files."""
+    path = shard_prefix(pattern.rsplit("/", 1)[0] if "/" in pattern else ".", SUMMARY_FILE)
+    if not matching_files(path):
+        return None
+    summary = read_json(path)
+    return {"path": path, "pipeline": summary.get("pipeline"), "scheme": summary.get("scheme"),
+            "variant": summary.get("variant"), "thresholds": summary.get("thresholds"),
+            "max_pairs_per_group": summary.get("options", {}).get("max_pairs_per_group")}
+
+
+@dataclass(frozen=True)
+class SideInput:
+    """One side's globs as given, matched files and row count."""
+
+    globs: list[str]
+    patterns: list[str]
+    files: list[str]
+    rows: int
+    summaries: list[dict[str, Any]]
+
+
+def resolve_side(name: str, globs: list[str]) -> SideInput:
+    patterns = [pair_pattern(glob) for glob in globs]
+    files: list[str] = []
+    for glob, pattern in zip(globs, patterns, strict=True):
+        found = matching_files(pattern)
+        if not found:
+            raise OptionError(f"--{name}: no Parquet file matches {glob!r} ({pattern})")
+        files.extend(found)
+    files = sorted(set(files))
+    summaries = [s for s in map(input_summary, patterns) if s is not None]
+    return SideInput(globs, patterns, files, sum(map(parquet_rows, files)), summaries)
+
+
+@dataclass(frozen=True)
+class CorpusSettings:
+    output: str
+    seed: int
+    ratio: float
+    mode: str
+    valid_fraction: float
+    num_shards: int
+    num_valid_shards: int
+    codec: str
+    runner: str
+    question: list[str]
+    general: list[str]
+
+    @classmethod
+    def from_options(cls, options: PipelineOptions) -> CorpusSettings:
+        """Defaults and checks; raises ``OptionError`` naming the option."""
+        corpus = options.view_as(CorpusOptions)
+        io_opts = options.view_as(IOOptions)
+        if io_opts.input is not None:
+            raise OptionError("--input is not used by build_corpus: give --question/--general")
+        if not 0.0 <= corpus.valid_fraction < 1.0:
+            raise OptionError(f"--valid_fraction must be in [0, 1), got {corpus.valid_fraction}")
+        for name in ("num_shards", "num_valid_shards"):
+            value = getattr(io_opts if name == "num_shards" else corpus, name)
+            if value < 1:
+                raise OptionError(f"--{name} must be >= 1, got {value}")
+        if io_opts.codec not in CODECS:
+            raise OptionError(f"--codec must be one of {CODECS}")
+        try:
+            balance_targets(1, 1, corpus.ratio, corpus.mode)
+        except ValueError as err:
+            raise OptionError(str(err)) from None
+        return cls(
+            output=io_opts.output or DEFAULT_OUTPUT,
+            seed=options.view_as(SamplingOptions).seed,
+            ratio=corpus.ratio,
+            mode=corpus.mode,
+            valid_fraction=corpus.valid_fraction,
+            num_shards=io_opts.num_shards,
+            num_valid_shards=corpus.num_valid_shards,
+            codec=io_opts.codec,
+            runner=options.view_as(StandardOptions).runner or "DirectRunner",
+            question=corpus.question or DEFAULT_QUESTION,
+            general=corpus.general or DEFAULT_GENERAL,
+        )
+
+    def layout(self) -> Layout:
+        return Layout(self.output, self.seed, self.valid_fraction, self.num_shards,
+                      self.num_valid_shards, self.codec)
+
+
+def output_patterns(output: str) -> list[str]:
+    return [shard_prefix(output, f"{split}-*-of-*.parquet") for split in (TRAIN, VALID)] + [
+        shard_prefix(output, MANIFEST_FILE)]
+
+
+def build_pipeline(argv: Sequence[str] | None):
+    """Parse, resolve inputs (matching files, counting rows), plan and build the pipeline.
+
+    Returns ``(pipeline, settings, static manifest part)``; writes nothing.
+    """
+    options = parse_options(argv, __doc__.splitlines()[0], OPTION_CLASSES)
+    settings = CorpusSettings.from_options(options)
+    sides = {QUESTION: resolve_side(QUESTION, settings.question),
+             GENERAL: resolve_side(GENERAL, settings.general)}
+    try:
+        targets = balance_targets(sides[QUESTION].rows, sides[GENERAL].rows, settings.ratio,
+                                  settings.mode)
+    except ValueError as err:
+        raise OptionError(str(err)) from None
+    static = {
+        "format": MANIFEST_FORMAT,
+        "version": pipelines.__version__,
+        "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "schema": {field.name: str(field.type) for field in PAIR_SCHEMA},
+        "settings": asdict(settings),
+        "seed": settings.seed,
+        "ratio": settings.ratio,
+        "mode": settings.mode,
+        "inputs": {side: {**asdict(value), "rows_out": targets[side]}
+                   for side, value in sides.items()},
+    }
+    pipeline = make_pipeline(options)
+    balanced = []
+    for side, value in sides.items():
+        balanced.append(
+            pipeline
+            | f"Read_{side}" >> ReadPairFiles(value.files, side)
+            | f"Balance_{side}" >> BalanceSide(side, value.rows, targets[side], settings.seed)
+        )
+    (
+        balanced
+        | "JoinSides" >> beam.Flatten()
+        | "ShuffleIntoShards" >> ShuffleIntoShards(settings.layout())
+        | "WriteManifest" >> WriteManifest(settings.output, static)
+    )
+    return pipeline, settings, static
+
+
+def format_manifest(document: dict[str, Any], seconds: float) -> str:
+    """A few readable lines about a written corpus."""
+    inputs = document["inputs"]
+    lines = [
+        f"build_corpus {document['version']}: done in {seconds:.1f} s",
+        *(f"  {side:<9} {inputs[side]['rows']:,} rows in {len(inputs[side]['files'])} file(s)"
+          f" -> {inputs[side]['rows_out']:,}" for side in SIDES),
+        f"  balance   ratio {document['ratio']} ({document['mode']}, seed {document['seed']})",
+        f"  rows      {document['total_rows']:,}: "
+        + ", ".join(f"{k} {v:,}" for k, v in document["rows_per_scheme"].items())
+        + " | " + ", ".join(f"{k} {v:,}" for k, v in document["rows_per_split"].items()),
+        f"  shards    {len(document['shards'])} file(s) in {document['settings']['output']}",
+        f"  hash      {document['content_hash']}",
+    ]
+    return "\n".join(lines)
+
+
+def run(argv: Sequence[str] | None = None) -> PipelineResult:
+    """Build the corpus, write shards and ``manifest.json``, print a summary."""
+    show_progress()
+    pipeline, settings, static = build_pipeline(argv)
+    stale = clear_outputs(settings.output, output_patterns(settings.output))
+    if stale:
+        _LOG.info("removed %d files of an earlier run from %s", len(stale), settings.output)
+    _LOG.info("build_corpus: %s question rows, %s general rows -> %s",
+              static["inputs"][QUESTION]["rows"], static["inputs"][GENERAL]["rows"],
+              settings.output)
+    start = time.monotonic()
+    result = pipeline.run()
+    result.wait_until_finish()
+    document = read_json(shard_prefix(settings.output, MANIFEST_FILE))
+    print(format_manifest(document, time.monotonic() - start), flush=True)
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main(run))
