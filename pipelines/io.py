@@ -182,8 +182,9 @@ class ReadRecords(beam.PTransform):
         return records.records | "FanOutRecords" >> beam.Reshuffle(), records.rejected
 
 
-def shard_prefix(output_dir: str, prefix: str) -> str:
-    return FileSystems.join(output_dir, prefix)
+def shard_prefix(output_dir: str, name: str) -> str:
+    """``output_dir/name`` for local and remote (``gs://``) folders, without touching either."""
+    return f"{output_dir.rstrip('/')}/{name}"
 
 
 class WritePairs(beam.PTransform):
