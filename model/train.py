@@ -55,6 +55,7 @@ from model.losses import contrastive_loss, distill_loss, seq2seq_targets
 from model.noise import BartNoise
 from model.roformer import VOCAB_FILE, RoFormerSim, RoFormerSimConfig
 from model.tokenizer import Tokenizer
+from model.vocab import build_vocab, write_vocab
 
 PRESETS = ("tiny", "small", "base")
 METRICS_FILE = "metrics.jsonl"
@@ -238,9 +239,9 @@ def choose_vocab(args: argparse.Namespace, run_dir: Path, shards: list[Path]) ->
     else:
         if args.init is not None:
             raise SystemExit(f"--init {args.init} has no {VOCAB_FILE}: pass --vocab FILE")
-        from model.vocab import build_vocab
-
-        build_vocab(shards, args.vocab_size, target)
+        shard_names = [str(p) for p in shards]
+        write_vocab(build_vocab(shard_names, args.vocab_size, progress=not args.no_progress),
+                    target)
         return target
     target.write_bytes(source.read_bytes())
     return target

@@ -261,6 +261,16 @@ def test_inconsistent_options_are_rejected(pairs_dir, vocab, tmp_path, extra, me
     assert message in str(err.value)
 
 
+def test_char_vocab_built_from_data_when_none_given(pairs_dir, vocab, tmp_path):
+    argv = train_args(pairs_dir, vocab, tmp_path / "run", "--steps", 1, "--vocab_size", 500)
+    del argv[argv.index("--vocab"): argv.index("--vocab") + 2]
+    final = main(argv)
+    built = (tmp_path / "run" / "vocab.txt").read_text(encoding="utf-8").splitlines()
+    assert built[:1] == ["[PAD]"] and "[MASK]" in built and len(built) <= 500
+    assert (final / "vocab.txt").read_text(encoding="utf-8").splitlines() == built
+    assert RoFormerSim.from_pretrained(final).config.vocab_size == len(built)
+
+
 def test_existing_run_needs_resume(pairs_dir, vocab, tmp_path):
     main(train_args(pairs_dir, vocab, tmp_path / "run", "--steps", 1))
     with pytest.raises(SystemExit, match="--resume"):
