@@ -171,7 +171,9 @@ def list_pieces(paths: Sequence[Path], min_pieces: int = 1) -> list[Piece]:
 
 @dataclass
 class ReaderState:
-    """Position of one reader after a batch (see the module docstring)."""
+    """Position of one reader after a batch: in ``epoch``, window number ``window`` starts at
+    row ``row`` of the reader's piece number ``piece`` (of file ``shard``) and ``emitted`` of its
+    pairs are already out; ``batches`` counts the reader's batches (it seeds the noise)."""
 
     epoch: int = 0
     window: int = 0
@@ -200,11 +202,13 @@ class PairCollator:
         self.noise = noise
 
     def __call__(
-        self, rows: Sequence[Pair], rng: np.random.Generator | None = None
+        self, rows: Sequence[Pair], rng: np.random.Generator | int | None = None
     ) -> dict[str, torch.Tensor]:
         tok = self.tokenizer
-        if self.noise is not None and rng is None:
-            raise ValueError("PairCollator with noise needs an rng")
+        if self.noise is not None:
+            if rng is None:
+                raise ValueError("PairCollator with noise needs an rng (a Generator or a seed)")
+            rng = np.random.default_rng(rng)
         ids, segments = [], []
         for a, b in rows:
             ids_a = tok.text_ids(a) if self.noise is None else self.noise(a, rng)
@@ -276,17 +280,20 @@ class PairStream(IterableDataset):
         """Resume from ``state`` at the next ``iter()``; the layout (seed, batch size, shuffle
         buffer, rank, world size, workers) must be the one that produced it."""
         expected = self.initial_state(state.get("num_workers", 1))
-        for key in ("seed", "batch_size", "shuffle_buffer", "rank", "world_size", "num_workers"):
+        for key in ("seed", "batch_size", "shuffle_buffer", "rank", "world_size", "num_workers",
+                    "pieces", "pairs"):
             if state.get(key) != expected[key]:
                 raise ValueError(f"stream state has {key}={state.get(key)!r}, this stream "
-                                 f"{expected[key]!r}: resume needs the same layout")
+                                 f"{expected[key]!r}: resume needs the same data and layout")
         self._resume = json.loads(json.dumps(state))
         self._position = None
 
     def initial_state(self, num_workers: int) -> dict[str, Any]:
+        """Position at the start; ``pieces`` and ``pairs`` fingerprint the data it applies to."""
         return {
             "seed": self.seed, "batch_size": self.batch_size, "shuffle_buffer": self.shuffle_buffer,
             "rank": self.rank, "world_size": self.world_size, "num_workers": num_workers,
+            "pieces": len(self.pieces(num_workers)), "pairs": self.num_rows,
             "next_worker": 0, "readers": {},
         }
 

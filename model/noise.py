@@ -10,8 +10,9 @@ text's own tokens change: ``[CLS]``/``[SEP]``, segment b and literal special tok
 ordinary (non-special) vocabulary. The reference draws from ids 1..V-1, which can insert
 ``[SEP]`` or ``[CLS]`` inside segment a; we exclude them.
 
-Randomness comes only from the ``numpy.random.Generator`` passed in: same generator state, same
-output. jieba loads its dictionary (~1 s) on first use.
+Randomness comes only from the ``numpy.random.Generator`` (or integer seed) passed in: same
+generator state, same output. jieba loads its dictionary (~1 s) when a ``BartNoise`` is built, so
+DataLoader workers forked afterwards share it.
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ class BartNoise:
         self.word_prob = word_prob
         self.mask_prob = mask_prob
         self.keep_prob = keep_prob
+        jieba.initialize()
         self.ordinary_ids = np.array(
             [i for i, t in enumerate(tokenizer.tokens) if not is_special_token(t)], dtype=np.int64)
 
@@ -80,8 +82,9 @@ class BartNoise:
             last_unit = unit
         return units
 
-    def mask_words(self, text: str, rng: np.random.Generator) -> list[int]:
+    def mask_words(self, text: str, rng: np.random.Generator | int) -> list[int]:
         """Whole-word masking of ``text`` always applied (the reference's ``masked_encode``)."""
+        rng = np.random.default_rng(rng)
         words = self.words(text)
         draws = rng.random(len(words))
         mask_below = self.word_prob * self.mask_prob
@@ -97,7 +100,8 @@ class BartNoise:
                 ids.extend(self.ordinary_ids[picks].tolist())
         return ids
 
-    def __call__(self, text: str, rng: np.random.Generator) -> list[int]:
+    def __call__(self, text: str, rng: np.random.Generator | int) -> list[int]:
+        rng = np.random.default_rng(rng)
         if rng.random() < self.row_prob:
             return self.mask_words(text, rng)
         return self.tokenizer.text_ids(text)

@@ -81,6 +81,7 @@ def test_same_seed_same_output(tok, sentences):
 
     assert run(5) == run(5)
     assert run(5) != run(6)
+    assert noise.mask_words(sentences[0], 3) == noise.mask_words(sentences[0], 3)
 
 
 def test_special_tokens_never_noised_and_never_drawn(tok):
