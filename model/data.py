@@ -23,6 +23,7 @@ Required columns: ``text_a``, ``text_b`` (strings); other columns are ignored.
 
 from __future__ import annotations
 
+import copy
 import glob
 import json
 from collections.abc import Callable, Iterator, Sequence
@@ -44,29 +45,37 @@ READ_BATCH_ROWS = 4096
 Pair = tuple[str, str]
 
 
-def resolve_shards(data: str | Path | Sequence[str | Path]) -> list[Path]:
-    """Shard paths of ``data``: a glob, a ``manifest.json``, or a list of globs/paths.
+def resolve_shards(
+    data: str | Path | Sequence[str | Path], split: str | None = "train"
+) -> list[Path]:
+    """Shard paths of ``data``: a glob, a ``manifest.json``, a folder (its ``manifest.json`` if
+    it has one, else its ``*.parquet``), or a list of those.
 
-    A manifest lists its shards under ``"shards"`` (names relative to the manifest's folder, as
-    strings, as objects with a ``path``/``file``/``name`` key, or as the keys of a mapping).
+    A manifest (as ``pipelines.build_corpus`` writes it) lists its shards under ``"shards"``:
+    names relative to the manifest's folder, as strings, as objects with a ``file``/``path``/
+    ``name`` key, or as the keys of a mapping. Objects with a ``"split"`` key are kept only
+    when it equals ``split`` (``None`` keeps all).
     """
     specs = [data] if isinstance(data, str | Path) else list(data)
     paths: list[Path] = []
     for spec in specs:
-        spec = str(spec)
-        if spec.endswith(".json"):
-            paths.extend(_manifest_shards(Path(spec)))
+        spec = Path(spec)
+        if spec.is_dir():
+            manifest = spec / "manifest.json"
+            spec = manifest if manifest.is_file() else spec / "*.parquet"
+        if spec.suffix == ".json":
+            paths.extend(_manifest_shards(spec, split))
             continue
-        matched = sorted(glob.glob(spec, recursive=True))
+        matched = sorted(glob.glob(str(spec), recursive=True))
         if not matched:
-            raise FileNotFoundError(f"data {spec!r} matches no files")
+            raise FileNotFoundError(f"data {str(spec)!r} matches no files")
         paths.extend(Path(p) for p in matched)
     if not paths:
         raise FileNotFoundError(f"data {data!r} names no shards")
     return paths
 
 
-def _manifest_shards(manifest: Path) -> list[Path]:
+def _manifest_shards(manifest: Path, split: str | None) -> list[Path]:
     if not manifest.is_file():
         raise FileNotFoundError(f"manifest {manifest} does not exist")
     try:
@@ -78,7 +87,9 @@ def _manifest_shards(manifest: Path) -> list[Path]:
     names = []
     for entry in entries:
         if isinstance(entry, dict):
-            entry = next((entry[k] for k in ("path", "file", "name") if k in entry), None)
+            if split is not None and entry.get("split", split) != split:
+                continue
+            entry = next((entry[k] for k in ("file", "path", "name") if k in entry), None)
         if not isinstance(entry, str):
             raise ValueError(f"manifest {manifest}: cannot read a shard path from {entry!r}")
         names.append(entry)
@@ -87,7 +98,7 @@ def _manifest_shards(manifest: Path) -> list[Path]:
     if missing:
         raise FileNotFoundError(f"manifest {manifest} lists missing shards: {missing}")
     if not paths:
-        raise ValueError(f"manifest {manifest} lists no shards")
+        raise ValueError(f"manifest {manifest} lists no shards of split {split!r}")
     return paths
 
 
@@ -267,14 +278,14 @@ class PairStream(IterableDataset):
 
     @property
     def num_rows(self) -> int:
-        """Pairs in one epoch."""
+        """Pairs in one epoch (all ranks together)."""
         return sum(p.stop - p.start for p in self.pieces(1))
 
     def state_dict(self) -> dict[str, Any]:
         """Position after the last batch iterated in this process (the start if none)."""
         if self._position is not None:
-            return json.loads(json.dumps(self._position))
-        return self.initial_state(1) if self._resume is None else dict(self._resume)
+            return copy.deepcopy(self._position)
+        return self.initial_state(1) if self._resume is None else copy.deepcopy(self._resume)
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Resume from ``state`` at the next ``iter()``; the layout (seed, batch size, shuffle
@@ -285,7 +296,7 @@ class PairStream(IterableDataset):
             if state.get(key) != expected[key]:
                 raise ValueError(f"stream state has {key}={state.get(key)!r}, this stream "
                                  f"{expected[key]!r}: resume needs the same data and layout")
-        self._resume = json.loads(json.dumps(state))
+        self._resume = copy.deepcopy(state)
         self._position = None
 
     def initial_state(self, num_workers: int) -> dict[str, Any]:
@@ -307,7 +318,7 @@ class PairStream(IterableDataset):
         local = (worker + state["next_worker"]) % num_workers
         reader = self.rank * num_workers + local
         start = ReaderState(**state["readers"].get(str(local), {}))
-        position = json.loads(json.dumps(state))
+        position = copy.deepcopy(state)
         for batch, reader_state in self._read(reader, num_workers, start):
             position["readers"][str(local)] = asdict(reader_state)
             position["next_worker"] = (local + 1) % num_workers
@@ -400,11 +411,11 @@ class PairLoader:
         self._state = stream.initial_state(max(1, num_workers))
 
     def state_dict(self) -> dict[str, Any]:
-        return json.loads(json.dumps(self._state))
+        return copy.deepcopy(self._state)
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.stream.load_state_dict(state)
-        self._state = json.loads(json.dumps(state))
+        self._state = copy.deepcopy(state)
 
     def __iter__(self) -> Iterator[Any]:
         self.stream.load_state_dict(self._state)
