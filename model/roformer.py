@@ -389,8 +389,13 @@ class RoFormerSim(nn.Module):
         x = self.embeddings(input_ids, token_type_ids)  # (B, L, E)
         if self.embeddings_project is not None:
             x = self.embeddings_project(x)  # (B, L, H)
+        dtype = _compute_dtype(x)
         mask = attention_bias(attention_mask, token_type_ids, unilm, L, past_len, x.device)
-        sin, cos = self.rotary(position_ids, _compute_dtype(x))
+        if mask is not None:  # additive once here, not converted from bool inside every layer
+            mask = torch.zeros(mask.shape, dtype=dtype, device=x.device).masked_fill_(
+                ~mask, torch.finfo(dtype).min
+            )
+        sin, cos = self.rotary(position_ids, dtype)
         hidden_states = [x] if output_hidden_states else None
         cache = []
         for i, block in enumerate(self.layers):
