@@ -63,6 +63,16 @@ def test_hand_written_edge_cases_equal_hf(char_vocab):
         assert ours.tokenize(text) == hf.tokenize(text), text
 
 
+def test_cased_equals_hf_on_pawsx(shared_data):
+    transformers = pytest.importorskip("transformers")
+    vocab_file = shared_data / "vocab" / "bert-base-chinese" / "vocab.txt"
+    ours = Tokenizer(vocab_file, do_lower_case=False)
+    backend = transformers.BertTokenizer(str(vocab_file), do_lower_case=False).backend_tokenizer
+    sentences = [s for pair in read_sts_pairs(shared_data, "PAWSX") for s in pair]
+    expected = [e.ids for e in backend.encode_batch(sentences)]
+    assert [ours.encode(s, maxlen=None)[0] for s in sentences] == expected
+
+
 def test_special_ids_and_lookup(char_vocab):
     tok = Tokenizer(char_vocab)
     assert (tok.pad_id, tok.unk_id, tok.cls_id, tok.sep_id, tok.mask_id) == (0, 100, 101, 102, 103)
