@@ -380,7 +380,9 @@ class RoFormerSim(nn.Module):
         past_len = past_key_values[0][0].shape[2] if past_key_values is not None else 0
         if position_ids is None:
             position_ids = torch.arange(past_len, past_len + L, device=input_ids.device)
-        max_pos = int(position_ids.max()) if position_ids.numel() else 0
+            max_pos = past_len + L - 1
+        else:
+            max_pos = int(position_ids.max()) if position_ids.numel() else 0
         if max_pos >= self.config.max_position:
             raise ValueError(
                 f"position {max_pos} exceeds max_position={self.config.max_position} "

@@ -320,6 +320,8 @@ def test_bf16_autocast_forward(model, batch):
 def test_too_long_sequence_is_a_clear_error(model):
     with pytest.raises(ValueError, match="max_position"):
         model(torch.ones(1, 129, dtype=torch.long))
+    with pytest.raises(ValueError, match="position 128 exceeds"):
+        model(torch.ones(1, 1, dtype=torch.long), position_ids=torch.tensor([128]))
 
 
 def test_embedding_projection_when_embedding_size_differs(tmp_path):
