@@ -1,0 +1,234 @@
+"""Training throughput: our RoFormer-Sim step vs the same step on ``transformers.RoFormerModel``.
+
+    python benchmarks/train_bench.py --config small --batch_size 16 --steps 4     # CPU
+    python benchmarks/train_bench.py --config base --batch_size 96 --precision bf16 --compile
+
+Both steps do the same work on the same batch: forward under the UniLM mask, seq2seq
+cross-entropy on segment b + in-batch contrastive loss on the pooled [CLS] vectors, backward,
+AdamW update (lr 1e-5, weight decay 0.01). "ours" is ``model.train.Trainer.train_step``
+(SDPA attention with a boolean mask, fused q/k/v, LM head only at the positions that predict a
+segment-b token, fused AdamW on CUDA, optional ``torch.compile``); the baseline is
+``transformers.RoFormerForMaskedLM`` with eager attention fed the UniLM mask as a 4D additive
+mask, a linear pooler on [CLS], the LM head on every position, and ``torch.optim.AdamW``.
+Both start from the same weights (dropout off for the check): the first-step losses are printed
+side by side.
+
+Batches are real text: pairs of answers to the same question from ``shared/data/qa`` (long
+enough that each segment fills ``--maxlen`` tokens, so rows are ~2 × maxlen tokens), noised and
+collated exactly as in training.
+
+Throughput is real (non-padding) tokens per second, timed over ``--rounds`` alternating rounds
+of ``--steps`` steps after ``--warmup`` steps each. Model FLOPs per step (the usual 6N rule,
+Kaplan et al. 2020 / PaLM appendix B, counted identically for both):
+``6 · P_enc · B·L + 12 · layers · H · B·L² + 6 · (H·E + V·E) · N_tgt`` with P_enc the
+encoder + pooler matmul parameters, B·L padded positions, N_tgt the predicted segment-b tokens
+(the LM head's useful work). MFU = FLOPs/s ÷ ``--peak_tflops`` (default 989 on an H100 SXM in
+bf16 dense, none on CPU).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from model.data import PairCollator  # noqa: E402
+from model.losses import contrastive_loss, seq2seq_loss, seq2seq_targets  # noqa: E402
+from model.noise import BartNoise  # noqa: E402
+from model.roformer import RoFormerSim, RoFormerSimConfig, attention_bias  # noqa: E402
+from model.tokenizer import Tokenizer  # noqa: E402
+from model.train import Trainer, autocast, build_parser  # noqa: E402
+
+SHARED = REPO.parent / "shared" / "data"
+H100_BF16_TFLOPS = 989.0
+
+
+class HFRoFormerSim(nn.Module):
+    """``transformers`` RoFormer (eager attention) + MLM head + a linear [CLS] pooler."""
+
+    def __init__(self, cfg: RoFormerSimConfig) -> None:
+        super().__init__()
+        from transformers import RoFormerConfig, RoFormerForMaskedLM
+
+        hf_cfg = RoFormerConfig(**cfg.to_hf_dict())
+        hf_cfg._attn_implementation = "eager"
+        self.mlm = RoFormerForMaskedLM(hf_cfg)
+        self.pooler = nn.Linear(cfg.hidden_size, cfg.hidden_size)
+
+    def load_from(self, ours: RoFormerSim) -> None:
+        state = ours.hf_state_dict()
+        result = self.mlm.load_state_dict(state, strict=False)
+        missing = [k for k in result.missing_keys if k != "cls.predictions.decoder.weight"
+                   and not k.endswith("decoder.bias")]
+        if missing:
+            raise RuntimeError(f"transformers model lacks weights for {missing}")
+        self.pooler.load_state_dict(ours.pooler.state_dict())
+
+    def forward(self, ids, segments, mask4d):
+        h = self.mlm.roformer(input_ids=ids, token_type_ids=segments,
+                              attention_mask=mask4d).last_hidden_state  # (B, L, H)
+        return self.pooler(h[:, 0]), self.mlm.cls(h)  # (B, H), (B, L, V)
+
+
+def additive_unilm_mask(batch: dict[str, torch.Tensor], dtype: torch.dtype) -> torch.Tensor:
+    """(B, 1, L, L): 0 where visible (UniLM rule and not padding), the dtype's minimum elsewhere."""
+    ids = batch["input_ids"]
+    visible = attention_bias(batch["attention_mask"], batch["token_type_ids"], True,
+                             ids.shape[1], device=ids.device)
+    return torch.zeros(visible.shape, dtype=dtype, device=ids.device).masked_fill(
+        ~visible, torch.finfo(dtype).min)
+
+
+class HFStep:
+    """The baseline training step: full-sequence logits, additive 4D mask, plain AdamW."""
+
+    def __init__(self, model: HFRoFormerSim, precision: str, device: torch.device) -> None:
+        self.model, self.precision, self.device = model, precision, device
+        self.optimizer = torch.optim.AdamW(model.parameters(), lr=1e-5, eps=1e-6,
+                                           weight_decay=0.01)
+        self.mask_dtype = {"fp32": torch.float32, "bf16": torch.bfloat16,
+                           "fp16": torch.float16}[precision]
+
+    def loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        ids, segments, mask = batch["input_ids"], batch["token_type_ids"], batch["attention_mask"]
+        with autocast(self.precision, self.device):
+            pooled, logits = self.model(ids, segments, additive_unilm_mask(batch, self.mask_dtype))
+        return seq2seq_loss(logits.float(), ids, segments, mask) + contrastive_loss(pooled.float())
+
+    def train_step(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
+        self.model.train()
+        loss = self.loss(batch)
+        loss.backward()
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        return {"loss": loss.item()}
+
+
+def qa_batch(tokenizer: Tokenizer, batch_size: int, maxlen: int, seed: int) -> dict:
+    """``batch_size`` rows (a→b, b→a) from pairs of answers to the same real question."""
+    pairs = []
+    with open(SHARED / "qa" / "qa_sample.jsonl", encoding="utf-8") as lines:
+        for line in lines:
+            answers = [a for a in json.loads(line)["answers"] if len(a) >= maxlen]
+            if len(answers) >= 2:
+                pairs.append((answers[0], answers[1]))
+            if len(pairs) == batch_size // 2:
+                break
+    if len(pairs) < batch_size // 2:
+        raise SystemExit(f"only {len(pairs)} long answer pairs for --batch_size {batch_size}")
+    rows = [row for a, b in pairs for row in ((a, b), (b, a))]
+    collate = PairCollator(tokenizer, maxlen, BartNoise(tokenizer))
+    return collate(rows, np.random.default_rng(seed))
+
+
+def model_flops(cfg: RoFormerSimConfig, batch: dict[str, torch.Tensor]) -> float:
+    """Model FLOPs of one training step (forward + backward), see the module docstring."""
+    B, L = batch["input_ids"].shape
+    H, E, V, n = cfg.hidden_size, cfg.embed_size, cfg.vocab_size, cfg.num_layers
+    encoder = n * (4 * H * H + 2 * H * cfg.intermediate_size) + H * H  # + pooler
+    if E != H:
+        encoder += E * H
+    _, targets = seq2seq_targets(batch["input_ids"], batch["token_type_ids"],
+                                 batch["attention_mask"])
+    return (6 * encoder * B * L + 12 * n * H * B * L * L
+            + 6 * (H * E + V * E) * targets.numel())
+
+
+def timed(step, batch, steps: int, device: torch.device) -> float:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    start = time.perf_counter()
+    for _ in range(steps):
+        step(batch)
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return time.perf_counter() - start
+
+
+def main(argv: list[str] | None = None) -> dict[str, float]:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--config", default="small", choices=("tiny", "small", "base"))
+    p.add_argument("--batch_size", type=int, default=16, help="rows per step (even)")
+    p.add_argument("--maxlen", type=int, default=64, help="tokens per sentence (rows ≤ 2×)")
+    p.add_argument("--precision", default="fp32", choices=("fp32", "bf16", "fp16"))
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--compile", action="store_true", help="torch.compile our model")
+    p.add_argument("--warmup", type=int, default=1, help="untimed steps per model")
+    p.add_argument("--steps", type=int, default=3, help="timed steps per round and model")
+    p.add_argument("--rounds", type=int, default=2, help="alternating timing rounds")
+    p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
+    p.add_argument("--peak_tflops", type=float,
+                   help="device peak for MFU (default: 989 on CUDA = H100 bf16 dense)")
+    p.add_argument("--seed", type=int, default=0)
+    args = p.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    peak = args.peak_tflops or (H100_BF16_TFLOPS if device.type == "cuda" else None)
+
+    tokenizer = Tokenizer(SHARED / "vocab" / "roformer-sim-char" / "vocab.txt")
+    cfg = RoFormerSimConfig.preset(args.config, vocab_size=tokenizer.vocab_size, dropout=0.0,
+                                   attention_dropout=0.0)
+    batch = {k: v.to(device) for k, v in
+             qa_batch(tokenizer, args.batch_size, args.maxlen, args.seed).items()}
+    torch.manual_seed(args.seed)
+    ours = RoFormerSim(cfg).to(device)
+    hf = HFRoFormerSim(cfg).to(device)
+    hf.load_from(ours)
+
+    train_args = build_parser().parse_args(
+        ["--data", "-", "--output", "-", "--batch_size", str(args.batch_size), "--lr", "1e-5"]
+        + (["--compile"] if args.compile else []))
+    our_step = Trainer(ours, train_args, device, args.precision)
+    hf_step = HFStep(hf, args.precision, device)
+    with torch.no_grad():
+        ours.train()
+        out = ours(batch["input_ids"], batch["token_type_ids"], batch["attention_mask"],
+                   unilm=True)
+        our_loss = (seq2seq_loss(out.logits.float(), batch["input_ids"], batch["token_type_ids"],
+                                 batch["attention_mask"]) + contrastive_loss(out.pooled)).item()
+        hf_loss = hf_step.loss(batch).item()
+
+    for _ in range(args.warmup):
+        our_step.train_step(batch)
+        hf_step.train_step(batch)
+    t_ours = t_hf = 0.0
+    for _ in range(args.rounds):
+        t_ours += timed(our_step.train_step, batch, args.steps, device)
+        t_hf += timed(hf_step.train_step, batch, args.steps, device)
+
+    n = args.steps * args.rounds
+    tokens = int(batch["attention_mask"].sum())
+    flops = model_flops(cfg, batch)
+    result = {"ours_tokens_per_s": tokens * n / t_ours, "hf_tokens_per_s": tokens * n / t_hf}
+    result["speedup"] = result["ours_tokens_per_s"] / result["hf_tokens_per_s"]
+    B, L = batch["input_ids"].shape
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
+    print(f"device {name} ({torch.get_num_threads()} threads), torch {torch.__version__}, "
+          f"config {args.config}, precision {args.precision}, compile {args.compile}")
+    print(f"batch {B} rows × {L} positions, {tokens} real tokens/step; "
+          f"{args.rounds} rounds × {args.steps} timed steps after {args.warmup} warm-up")
+    print(f"first-step loss (same weights, dropout off): ours {our_loss:.6f}  "
+          f"transformers {hf_loss:.6f}")
+    print(f"model FLOPs/step {flops / 1e9:.1f} G "
+          "(6·P_enc·B·L + 12·layers·H·B·L² + 6·(H·E+V·E)·N_tgt)")
+    for label, seconds in (("ours", t_ours), ("transformers eager", t_hf)):
+        tflops = flops * n / seconds / 1e12
+        mfu = f", MFU {100 * tflops / peak:.1f}%" if peak else ""
+        print(f"{label:>20}: {tokens * n / seconds:10.0f} tokens/s, "
+              f"{seconds / n * 1e3:8.1f} ms/step, {tflops:.3f} TFLOP/s{mfu}")
+    print(f"speedup ours / transformers: {result['speedup']:.2f}x")
+    return result
+
+
+if __name__ == "__main__":
+    main()
