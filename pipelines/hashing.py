@@ -1,19 +1,20 @@
 """Seeded content hashes: every sampling, capping, shuffling and splitting decision uses these.
 
-``content_hash(seed, *parts)`` is blake2b (8-byte digest) of the seed and the parts, each part
-UTF-8 encoded (lone surrogates passed through) and prefixed by its length, so ``("ab", "c")``
-and ``("a", "bc")`` differ. It is the same on every worker, run and Python process (unlike
-the salted built-in ``hash()``), and changing ``seed`` gives an independent hash.
+``content_hash(seed, *parts)`` is the top 63 bits of blake2b (8-byte digest) of the seed and
+the parts, each part UTF-8 encoded (lone surrogates passed through) and prefixed by its
+length, so ``("ab", "c")`` and ``("a", "bc")`` differ. It is the same on every worker, run and
+Python process (unlike the salted built-in ``hash()``), and another ``seed`` gives an
+independent hash. 63 bits, so hashes fit Beam's signed 64-bit integer coder.
 """
 
 from __future__ import annotations
 
 import hashlib
 
-HASH_BITS = 64
+HASH_BITS = 63
 
 
-def content_digest(seed: int, *parts: str, digest_size: int = HASH_BITS // 8) -> bytes:
+def content_digest(seed: int, *parts: str, digest_size: int = 8) -> bytes:
     """blake2b digest of ``seed`` and ``parts`` (see the module docstring)."""
     h = hashlib.blake2b(digest_size=digest_size)
     h.update(int(seed).to_bytes(16, "little", signed=True))
@@ -25,8 +26,8 @@ def content_digest(seed: int, *parts: str, digest_size: int = HASH_BITS // 8) ->
 
 
 def content_hash(seed: int, *parts: str) -> int:
-    """``content_digest`` as an integer in ``[0, 2**64)``."""
-    return int.from_bytes(content_digest(seed, *parts), "big")
+    """The top ``HASH_BITS`` bits of ``content_digest`` as an integer in ``[0, 2**63)``."""
+    return int.from_bytes(content_digest(seed, *parts), "big") >> (64 - HASH_BITS)
 
 
 def unit_hash(seed: int, *parts: str) -> float:
