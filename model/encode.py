@@ -1,0 +1,171 @@
+"""Sentence vectors from a RoFormer-Sim checkpoint.
+
+Usage::
+
+    python -m model.encode --checkpoint DIR --input sentences.txt --out vectors.npy \\
+        [--pooling pooler] [--maxlen 64] [--batch_size 64] [--no_normalize]
+
+Poolings (P1–P4 of the RoFormer-Sim evaluation, kexue.fm/archives/8454), with bidirectional
+attention and every token in segment 0:
+
+* ``pooler``: the pooler head, Dense on the [CLS] hidden state (``with_pool='linear'`` in the
+  reference);
+* ``cls``: the last layer's [CLS] hidden state;
+* ``first-last-avg``: mean over the non-padding tokens of (h₁ + h_L)/2, where h₁ is the output of
+  the first transformer layer and h_L of the last;
+* ``last-avg``: mean over the non-padding tokens of h_L.
+
+With ``normalize`` each vector is divided by its L2 norm, so dot products are cosines.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from model.roformer import RoFormerSim
+from model.tokenizer import Tokenizer
+
+POOLINGS = ("pooler", "cls", "first-last-avg", "last-avg")
+
+
+def load_checkpoint(checkpoint: str | Path, device: str = "cpu") -> tuple[RoFormerSim, Tokenizer]:
+    """Model (in eval mode, on ``device``) and tokenizer of a ``save_pretrained`` directory.
+
+    Raises ``FileNotFoundError`` naming the directory and what is missing in it.
+    """
+    path = Path(checkpoint)
+    if not path.is_dir():
+        raise FileNotFoundError(f"--checkpoint {path} is not a directory")
+    missing = [name for name in ("config.json", "vocab.txt") if not (path / name).is_file()]
+    if not any((path / name).is_file() for name in ("model.safetensors", "pytorch_model.bin")):
+        missing.append("model.safetensors or pytorch_model.bin")
+    if missing:
+        raise FileNotFoundError(f"--checkpoint {path} lacks {', '.join(missing)}")
+    model = RoFormerSim.from_pretrained(path).to(device).eval()
+    return model, Tokenizer(path / "vocab.txt")
+
+
+def check_texts(texts: Sequence[str], name: str = "texts") -> None:
+    """Raise ``ValueError`` naming the first empty or non-string entry of ``texts``."""
+    for i, text in enumerate(texts):
+        if not isinstance(text, str):
+            raise TypeError(f"{name}[{i}] is {type(text).__name__}, not str")
+        if not text.strip():
+            raise ValueError(f"{name}[{i}] is empty")
+
+
+def pool(
+    hidden_states: Sequence[torch.Tensor],
+    pooled: torch.Tensor,
+    attention_mask: torch.Tensor,
+    pooling: str,
+) -> torch.Tensor:
+    """One (B, H) vector per row from the encoder outputs (see the module docstring).
+
+    ``hidden_states`` is (embeddings, layer 1, ..., layer L), each (B, T, H); ``pooled`` (B, H);
+    ``attention_mask`` (B, T) with 1 for real tokens.
+    """
+    if pooling == "pooler":
+        return pooled
+    if pooling == "cls":
+        return hidden_states[-1][:, 0]
+    if pooling == "first-last-avg":
+        tokens = (hidden_states[1] + hidden_states[-1]) / 2
+    elif pooling == "last-avg":
+        tokens = hidden_states[-1]
+    else:
+        raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
+    weights = attention_mask.unsqueeze(-1).to(tokens.dtype)  # (B, T, 1)
+    return (tokens * weights).sum(dim=1) / weights.sum(dim=1)
+
+
+@torch.no_grad()
+def encode(
+    model: RoFormerSim,
+    tokenizer: Tokenizer,
+    texts: Sequence[str],
+    batch_size: int = 64,
+    pooling: str = "pooler",
+    normalize: bool = True,
+    maxlen: int = 64,
+    progress: bool = False,
+) -> np.ndarray:
+    """Vectors (len(texts), H) as float32, in the order of ``texts``.
+
+    Texts are tokenised as ``[CLS] text [SEP]`` truncated to ``maxlen`` tokens and batched by
+    length (longest first) so that padding stays small; rows come back in input order.
+    """
+    check_texts(texts)
+    if pooling not in POOLINGS:
+        raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be positive, got {batch_size}")
+    if maxlen > model.config.max_position:
+        raise ValueError(f"maxlen ({maxlen}) exceeds the model's max_position "
+                         f"({model.config.max_position})")
+    ids = [tokenizer.encode(text, maxlen=maxlen)[0] for text in texts]
+    order = sorted(range(len(ids)), key=lambda i: -len(ids[i]))
+    device = next(model.parameters()).device
+    out = np.zeros((len(ids), model.config.hidden_size), dtype=np.float32)
+    starts = range(0, len(order), batch_size)
+    for start in tqdm(starts, desc="encode", disable=not progress, unit="batch"):
+        rows = order[start:start + batch_size]
+        batch = tokenizer.pad([ids[i] for i in rows], [[0] * len(ids[i]) for i in rows])
+        mask = torch.from_numpy(batch["attention_mask"]).to(device)
+        result = model(
+            torch.from_numpy(batch["input_ids"]).to(device),
+            attention_mask=mask,
+            output_hidden_states=pooling in ("first-last-avg", "last-avg"),
+        )
+        hidden = result.hidden_states or (result.last_hidden_state,)
+        vectors = pool(hidden, result.pooled, mask, pooling).float()
+        if normalize:
+            vectors = torch.nn.functional.normalize(vectors, dim=-1)
+        out[rows] = vectors.cpu().numpy()
+    return out
+
+
+def read_lines(path: str | Path) -> list[str]:
+    """Non-empty lines of a UTF-8 text file (one sentence a line); blank lines raise."""
+    lines = Path(path).read_text(encoding="utf-8").splitlines()
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            raise ValueError(f"{path}:{number}: empty line (one sentence a line expected)")
+    if not lines:
+        raise ValueError(f"{path} holds no sentences")
+    return lines
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m model.encode", description=__doc__.split("\n")[0])
+    p.add_argument("--checkpoint", required=True, help="directory written by save_pretrained")
+    p.add_argument("--input", required=True, help="UTF-8 text file, one sentence a line")
+    p.add_argument("--out", required=True, help="output .npy file, float32 (n, hidden)")
+    p.add_argument("--pooling", choices=POOLINGS, default="pooler")
+    p.add_argument("--maxlen", type=int, default=64, help="tokens per sentence incl. [CLS]/[SEP]")
+    p.add_argument("--batch_size", type=int, default=64)
+    p.add_argument("--no_normalize", action="store_true", help="keep raw (unit-less) vectors")
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    return p.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = parse_args(argv)
+    model, tokenizer = load_checkpoint(args.checkpoint, args.device)
+    texts = read_lines(args.input)
+    vectors = encode(model, tokenizer, texts, batch_size=args.batch_size, pooling=args.pooling,
+                     normalize=not args.no_normalize, maxlen=args.maxlen, progress=True)
+    np.save(args.out, vectors)
+    print(f"wrote {vectors.shape[0]} vectors of dimension {vectors.shape[1]} "
+          f"({args.pooling}) to {args.out}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

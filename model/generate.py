@@ -1,0 +1,351 @@
+"""Similar-sentence generation with RoFormer-Sim: sample n, keep the k closest, with scores.
+
+Usage::
+
+    python -m model.generate --checkpoint DIR [--n 100] [--k 20] [--top_p 0.95] [--top_k 0] \\
+        [--max_len 64] [--seed S] [--output FILE] (--input FILE | TEXT ...)
+
+The recipe of the reference ``gen_synonyms(text, n, k)`` (ZhuiyiTechnology/roformer-sim): the
+input ``[CLS] text [SEP]`` is segment a of a UniLM seq2seq model; ``n`` continuations (segment b)
+are sampled token by token until ``[SEP]``; duplicates, empty outputs and copies of the input are
+dropped; the rest are ranked by the cosine similarity of their pooled vectors to the input's and
+the best ``k`` are returned with that cosine as ``score``. ``[MASK]`` in the input is kept as the
+mask token, so the model fills masked parts (it was trained on BART-style noised inputs).
+
+Speed: all inputs × n samples decode as one batch (in chunks that fit ``max_cache_mb``), the
+prompt is encoded once per input, and each step feeds only the newest token, reading earlier keys
+and values from a cache. That is exact for UniLM: segment-a tokens never attend to segment b and
+segment-b tokens attend causally, so cached keys/values never change.
+
+Determinism: sample j of an input draws its uniforms u_{j,t} from a ``torch.Generator`` seeded with
+blake2b(seed, text), and picks the token by inverse CDF over the top-k/top-p filtered
+distribution. The output for an input therefore depends only on (model, text, settings, seed),
+not on the other inputs, the chunking or whether the cache is used.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from model.encode import check_texts, encode, load_checkpoint, read_lines
+from model.roformer import RoFormerSim
+from model.tokenizer import Tokenizer
+
+
+@dataclass(frozen=True)
+class SamplingConfig:
+    """How candidates are drawn.
+
+    ``n`` samples per input, ``top_k`` (0: off) keeps the k most probable tokens, ``top_p``
+    (1: off) keeps the smallest most-probable set whose mass reaches p (the most probable token is
+    always kept), ``max_len`` output tokens at most (``[SEP]`` included), ``seed`` for the
+    uniforms. ``top_k=1`` is greedy decoding.
+    """
+
+    n: int = 100
+    top_p: float = 0.95
+    top_k: int = 0
+    max_len: int = 64
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.n < 1:
+            raise ValueError(f"n must be at least 1, got {self.n}")
+        if self.top_k < 0:
+            raise ValueError(f"top_k must be >= 0 (0 turns it off), got {self.top_k}")
+        if not 0 < self.top_p <= 1:
+            raise ValueError(f"top_p must be in (0, 1], got {self.top_p}")
+        if self.max_len < 1:
+            raise ValueError(f"max_len must be at least 1, got {self.max_len}")
+
+
+def sample_uniforms(text: str, config: SamplingConfig) -> torch.Tensor:
+    """(n, max_len) float64 uniforms in [0, 1) for one input, from blake2b(seed, text)."""
+    digest = hashlib.blake2b(f"{config.seed}\x00{text}".encode(), digest_size=8).digest()
+    generator = torch.Generator().manual_seed(int.from_bytes(digest, "little") >> 1)
+    return torch.rand((config.n, config.max_len), generator=generator, dtype=torch.float64)
+
+
+def sample_next(
+    logits: torch.Tensor, uniforms: torch.Tensor, top_k: int, top_p: float
+) -> torch.Tensor:
+    """Token ids (R,) drawn from softmax(logits) (R, V) by inverse CDF at ``uniforms`` (R,).
+
+    With p sorted in descending order, ``top_k`` (if > 0) keeps the first k and ``top_p`` (if < 1)
+    keeps the nucleus among those: the prefix whose mass before each token is still < top_p of
+    the kept mass (as bert4keras and HF apply top-k, renormalise, then top-p). The cut is applied
+    as a probability threshold, so tokens tied with the last kept one are kept too. The chosen
+    token is the first, in vocabulary order, whose cumulative kept mass exceeds u · (kept mass);
+    vocabulary order makes the choice insensitive to how near-equal probabilities sort.
+    """
+    probs = torch.softmax(logits.float(), dim=-1)
+    vocab = probs.shape[-1]
+    top_k = top_k if top_k < vocab else 0
+    threshold = None
+    if top_p < 1:
+        desc = _sorted_descending(probs)[:, : top_k or vocab]  # (R, K)
+        cum = desc.cumsum(dim=-1)
+        count = ((cum - desc) < top_p * cum[:, -1:]).sum(dim=-1, keepdim=True)
+        threshold = desc.gather(1, count - 1)  # (R, 1)
+    elif top_k:
+        threshold = torch.topk(probs, top_k, dim=-1).values[:, -1:]
+    if threshold is not None:
+        probs = probs.masked_fill(probs < threshold, 0.0)
+    cdf = probs.cumsum(dim=-1)  # (R, V)
+    total = cdf[:, -1:].contiguous()
+    pick = torch.searchsorted(cdf, uniforms.to(cdf.dtype).unsqueeze(1) * total, right=True)
+    last_kept = torch.searchsorted(cdf, total)  # where u · total rounds up to total
+    return torch.minimum(pick, last_kept).squeeze(1)
+
+
+def _sorted_descending(x: torch.Tensor) -> torch.Tensor:
+    """Row values sorted in descending order (numpy on CPU: values-only sorting is far faster)."""
+    if x.device.type == "cpu":
+        return torch.from_numpy(np.ascontiguousarray(np.sort(x.numpy(), axis=-1)[:, ::-1]))
+    return torch.sort(x, dim=-1, descending=True).values
+
+
+def _right_pad(seqs: Sequence[Sequence[int]], pad_id: int, device: torch.device):
+    """ids (B, L) right-padded with ``pad_id``, attention mask (B, L) and lengths (B,)."""
+    lengths = torch.tensor([len(s) for s in seqs])
+    ids = torch.full((len(seqs), int(lengths.max())), pad_id, dtype=torch.long)
+    for i, seq in enumerate(seqs):
+        ids[i, : len(seq)] = torch.as_tensor(seq)
+    mask = (torch.arange(ids.shape[1])[None, :] < lengths[:, None]).long()
+    return ids.to(device), mask.to(device), lengths.to(device)
+
+
+def _select_cache(cache, rows: torch.Tensor):
+    return tuple((k[rows], v[rows]) for k, v in cache)
+
+
+def _last_logits(model: RoFormerSim, hidden: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """LM-head logits (R, V) at position ``lengths − 1`` of each row of ``hidden`` (R, L, H)."""
+    last = hidden[torch.arange(len(lengths), device=hidden.device), lengths - 1]
+    return model.lm_head(last)
+
+
+@dataclass(frozen=True)
+class DecodeBatch:
+    """Rows to decode: row r continues ``prompts[rows[r]]`` (a full ``[CLS] a [SEP]`` id list)
+    with ``uniforms[r]`` (R, steps), one uniform per step, until ``end_id``; ``pad_id`` pads."""
+
+    prompts: Sequence[Sequence[int]]
+    rows: Sequence[int]
+    uniforms: torch.Tensor
+    end_id: int
+    pad_id: int
+
+
+@torch.no_grad()
+def decode_cached(model: RoFormerSim, batch: DecodeBatch, top_k: int,
+                  top_p: float) -> list[list[int]]:
+    """Sample one continuation per row with a key/value cache; ids up to and incl. ``end_id``.
+
+    Each prompt is encoded once (right-padded batch), its cache copied to its rows; then every step
+    feeds one token per unfinished row at rotary position len(prompt) + t. Finished rows leave the
+    batch. At most ``batch.uniforms.shape[1]`` steps.
+    """
+    prompts, rows, uniforms = batch.prompts, batch.rows, batch.uniforms
+    device = next(model.parameters()).device
+    ids, prompt_mask, lengths = _right_pad(prompts, batch.pad_id, device)
+    out = model(ids, torch.zeros_like(ids), prompt_mask, unilm=True, return_logits=False,
+                use_cache=True)
+    index = torch.as_tensor(rows, dtype=torch.long, device=device)
+    logits = _last_logits(model, out.last_hidden_state, lengths)[index]  # (R, V)
+    cache = _select_cache(out.past_key_values, index)
+    mask, position = prompt_mask[index], lengths[index]
+    active = torch.arange(len(rows), device=device)
+    results: list[list[int]] = [[] for _ in rows]
+    uniforms = uniforms.to(device)
+    for step in range(uniforms.shape[1]):
+        tokens = sample_next(logits, uniforms[active, step], top_k, top_p)
+        for r, token in zip(active.tolist(), tokens.tolist()):
+            results[r].append(token)
+        alive = tokens != batch.end_id
+        if step + 1 == uniforms.shape[1] or not alive.any():
+            break
+        if not alive.all():
+            keep = alive.nonzero().squeeze(1)
+            active, tokens, mask, position = active[keep], tokens[keep], mask[keep], position[keep]
+            cache = _select_cache(cache, keep)
+        mask = torch.cat((mask, torch.ones_like(mask[:, :1])), dim=1)
+        out = model(tokens[:, None], torch.ones_like(tokens[:, None]), mask, return_logits=False,
+                    past_key_values=cache, use_cache=True, position_ids=(position + step)[:, None])
+        cache = out.past_key_values
+        logits = model.lm_head(out.last_hidden_state[:, -1])
+    return results
+
+
+@torch.no_grad()
+def decode_uncached(model: RoFormerSim, batch: DecodeBatch, top_k: int,
+                    top_p: float) -> list[list[int]]:
+    """Same contract as :func:`decode_cached`, recomputing the whole sequence at every step.
+
+    The reference approach (bert4keras ``AutoRegressiveDecoder``): each step runs the model on
+    ``[CLS] a [SEP] b_1..b_t`` (segment ids 0 then 1, UniLM mask, right padding) and reads the
+    logits of each row's last token. Used to check the cache and as the benchmark baseline.
+    """
+    prompts, rows, uniforms = batch.prompts, batch.rows, batch.uniforms
+    device = next(model.parameters()).device
+    uniforms = uniforms.to(device)
+    results: list[list[int]] = [[] for _ in rows]
+    active = list(range(len(rows)))
+    for step in range(uniforms.shape[1]):
+        ids, mask, lengths = _right_pad([list(prompts[rows[r]]) + results[r] for r in active],
+                                        batch.pad_id, device)
+        segments = torch.zeros_like(ids)
+        for i, r in enumerate(active):
+            segments[i, len(prompts[rows[r]]): int(lengths[i])] = 1
+        out = model(ids, segments, mask, unilm=True, return_logits=False)
+        logits = _last_logits(model, out.last_hidden_state, lengths)
+        tokens = sample_next(logits, uniforms[active, step], top_k, top_p).tolist()
+        for r, token in zip(active, tokens):
+            results[r].append(token)
+        active = [r for r, token in zip(active, tokens) if token != batch.end_id]
+        if not active:
+            break
+    return results
+
+
+def rows_per_chunk(model: RoFormerSim, seq_len: int, max_cache_mb: float) -> int:
+    """Rows that fit ``max_cache_mb``: per row the cache holds 2 · layers · seq_len · hidden values
+    and each step 4 · vocab values of logits and sampling buffers (element size of the model)."""
+    cfg = model.config
+    element = next(model.parameters()).element_size()
+    per_row = (2 * cfg.num_layers * seq_len * cfg.hidden_size + 4 * cfg.vocab_size) * element
+    return max(1, int(max_cache_mb * 2**20 // per_row))
+
+
+def sample_candidates(
+    model: RoFormerSim,
+    tokenizer: Tokenizer,
+    texts: Sequence[str],
+    config: SamplingConfig,
+    maxlen: int = 64,
+    max_cache_mb: float = 1024,
+    use_cache: bool = True,
+    progress: bool = False,
+) -> list[list[list[int]]]:
+    """``config.n`` sampled continuations (token ids) for each text, all texts in one batch.
+
+    Rows (text i, sample j) are decoded in chunks of :func:`rows_per_chunk` rows. A text longer
+    than ``maxlen`` tokens (with [CLS]/[SEP]) raises ``ValueError``: a truncated input would yield
+    paraphrases of a different sentence.
+    """
+    check_texts(texts)
+    if maxlen + config.max_len > model.config.max_position:
+        raise ValueError(f"maxlen ({maxlen}) + max_len ({config.max_len}) exceeds the model's "
+                         f"max_position ({model.config.max_position})")
+    prompts = [tokenizer.encode(text, maxlen=None)[0] for text in texts]
+    for i, prompt in enumerate(prompts):
+        if len(prompt) > maxlen:
+            raise ValueError(f"texts[{i}] has {len(prompt)} tokens with [CLS]/[SEP], more than "
+                             f"maxlen={maxlen}: shorten it or raise --maxlen")
+    uniforms = torch.cat([sample_uniforms(text, config) for text in texts])  # (T·n, max_len)
+    decode = decode_cached if use_cache else decode_uncached
+    chunk = rows_per_chunk(model, maxlen + config.max_len, max_cache_mb)
+    total = len(texts) * config.n
+    outputs: list[list[int]] = []
+    with tqdm(total=total, desc="generate", unit="cand", disable=not progress) as bar:
+        for start in range(0, total, chunk):
+            rows = range(start, min(start + chunk, total))
+            first = rows[0] // config.n
+            used = [prompts[i] for i in range(first, (rows[-1] // config.n) + 1)]
+            batch = DecodeBatch(used, [r // config.n - first for r in rows],
+                                uniforms[start:rows.stop], tokenizer.sep_id, tokenizer.pad_id)
+            outputs += decode(model, batch, config.top_k, config.top_p)
+            bar.update(len(rows))
+    return [outputs[i * config.n:(i + 1) * config.n] for i in range(len(texts))]
+
+
+def generate(
+    model: RoFormerSim,
+    tokenizer: Tokenizer,
+    texts: Sequence[str],
+    config: SamplingConfig = SamplingConfig(),
+    k: int = 20,
+    maxlen: int = 64,
+    max_cache_mb: float = 1024,
+    batch_size: int = 64,
+    progress: bool = False,
+) -> list[dict]:
+    """``[{"text": t, "candidates": [{"text": c, "score": cos}, ...]}]``, one per input, ranked.
+
+    Candidates are the decoded samples minus duplicates, empty strings and copies of the input (as
+    given or as the tokenizer round-trips it); ``score`` is the cosine of pooled vectors (pooler
+    head, ``maxlen`` tokens) to the input; at most ``k`` per input, highest score first.
+    """
+    if k < 1:
+        raise ValueError(f"k must be at least 1, got {k}")
+    samples = sample_candidates(model, tokenizer, texts, config, maxlen, max_cache_mb,
+                                progress=progress)
+    pools = []
+    for text, ids in zip(texts, samples):
+        same = {text, tokenizer.decode(tokenizer.encode(text, maxlen=None)[0])}
+        decoded = dict.fromkeys(tokenizer.decode(s) for s in ids)
+        pools.append([c for c in decoded if c.strip() and c not in same])
+    flat = [s for text, pool in zip(texts, pools) for s in (text, *pool)]
+    vectors = encode(model, tokenizer, flat, batch_size=batch_size, maxlen=maxlen)
+    results, start = [], 0
+    for text, pool in zip(texts, pools):
+        query, cands = vectors[start], vectors[start + 1:start + 1 + len(pool)]
+        start += 1 + len(pool)
+        scores = cands @ query
+        order = sorted(range(len(pool)), key=lambda j: -scores[j])[:k]
+        results.append({"text": text, "candidates": [
+            {"text": pool[j], "score": round(float(scores[j]), 6)} for j in order]})
+    return results
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m model.generate",
+                                description=__doc__.split("\n")[0])
+    p.add_argument("--checkpoint", required=True, help="directory written by save_pretrained")
+    p.add_argument("texts", nargs="*", metavar="TEXT", help="input sentences")
+    p.add_argument("--input", help="UTF-8 file, one input sentence a line (instead of TEXT)")
+    p.add_argument("--output", help="JSONL file to write (default: stdout)")
+    p.add_argument("--n", type=int, default=100, help="samples drawn per input")
+    p.add_argument("--k", type=int, default=20, help="best candidates kept per input")
+    p.add_argument("--top_p", type=float, default=0.95, help="nucleus mass (1 turns it off)")
+    p.add_argument("--top_k", type=int, default=0, help="most probable tokens kept (0: off)")
+    p.add_argument("--max_len", type=int, default=64, help="output tokens at most")
+    p.add_argument("--maxlen", type=int, default=64, help="input tokens at most, [CLS]/[SEP] incl.")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--max_cache_mb", type=float, default=1024,
+                   help="memory for the decoding batch; rows are chunked to fit")
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    args = p.parse_args(argv)
+    if bool(args.texts) == bool(args.input):
+        p.error("give input sentences either as TEXT arguments or with --input FILE (not both)")
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = parse_args(argv)
+    model, tokenizer = load_checkpoint(args.checkpoint, args.device)
+    texts = read_lines(args.input) if args.input else args.texts
+    config = SamplingConfig(n=args.n, top_p=args.top_p, top_k=args.top_k, max_len=args.max_len,
+                            seed=args.seed)
+    results = generate(model, tokenizer, texts, config, k=args.k, maxlen=args.maxlen,
+                       max_cache_mb=args.max_cache_mb, progress=True)
+    lines = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in results)
+    if args.output:
+        Path(args.output).write_text(lines, encoding="utf-8")
+        print(f"wrote {len(results)} inputs to {args.output}", file=sys.stderr)
+    else:
+        sys.stdout.write(lines)
+
+
+if __name__ == "__main__":
+    main()

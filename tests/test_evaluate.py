@@ -1,0 +1,78 @@
+"""Evaluation: the CLI on the shared STS files, per-task whitening, table layout, bad input."""
+
+import json
+
+import numpy as np
+import pytest
+
+from model.encode import encode, load_checkpoint
+from model.evaluate import evaluate_task, format_tables, main, task_maxlen
+from model.sts import StsTask, pair_cosines, read_sts, spearman
+from model.whitening import fit_whitening
+
+pytestmark = pytest.mark.usefixtures("single_thread")
+
+
+def test_cli_on_the_shared_sts_files_writes_json_by_task(tiny_checkpoint, shared_data, tmp_path,
+                                                         capsys):
+    out = tmp_path / "results.json"
+    main(["--checkpoint", str(tiny_checkpoint), "--sts", str(shared_data / "sts"),
+          "--limit", "40", "--out", str(out)])
+    results = json.loads(out.read_text(encoding="utf-8"))
+    assert list(results) == ["ATEC", "BQ", "LCQMC", "PAWSX", "STS-B"]
+    for name, task in results.items():
+        assert task["pairs"] == 40
+        assert task["maxlen"] == (128 if name == "PAWSX" else 64)
+        assert -1 <= task["char-jaccard"]["spearman"] <= 1
+        assert list(task["pooler"]) == ["raw", "whitening", "whitening-256"]
+        for scores in task["pooler"].values():
+            assert -1 <= scores["spearman"] <= 1
+            assert 0 <= scores["top1"] <= scores["top5"] <= scores["top10"] <= 1
+    printed = capsys.readouterr().out
+    assert printed.splitlines()[1].split() == ["ATEC", "BQ", "LCQMC", "PAWSX", "STS-B"]
+    assert printed.splitlines()[2].startswith("char-jaccard")
+    assert "Retrieval accuracy" in printed
+
+
+def test_task_results_match_an_independent_computation(tiny_checkpoint, shared_data):
+    model, tokenizer = load_checkpoint(tiny_checkpoint)
+    task = read_sts(shared_data / "sts" / "LCQMC.valid.data", limit=60)
+    result = evaluate_task(model, tokenizer, task, ["last-avg"], ["none", "full"])
+    a = encode(model, tokenizer, task.text_a, pooling="last-avg", normalize=False)
+    b = encode(model, tokenizer, task.text_b, pooling="last-avg", normalize=False)
+    raw = spearman(task.labels, pair_cosines(a, b))
+    whiten = fit_whitening(np.concatenate([a, b]).astype(np.float64))
+    white = spearman(task.labels, pair_cosines(whiten(a), whiten(b)))
+    assert result["last-avg"]["raw"]["spearman"] == pytest.approx(raw, abs=1e-6)
+    assert result["last-avg"]["whitening"]["spearman"] == pytest.approx(white, abs=1e-4)
+    assert set(result) == {"pairs", "maxlen", "char-jaccard", "last-avg"}
+
+
+def test_task_without_positive_pairs_has_no_retrieval(tiny_checkpoint):
+    model, tokenizer = load_checkpoint(tiny_checkpoint)
+    labels = np.array([0.0, 1.0])
+    task = StsTask("T", ["今天天气不错", "电影很好"], ["今天天气不好", "电影很好"], labels)
+    result = evaluate_task(model, tokenizer, task, whitenings=["none"])
+    assert set(result["pooler"]["raw"]) == {"spearman"}
+    table = format_tables({"T": result}, ["pooler"], ["none"])
+    assert "pooler raw  -/-/-" in table
+
+
+def test_pawsx_gets_a_longer_maxlen():
+    assert task_maxlen("PAWSX", 64) == 128
+    assert task_maxlen("PAWSX", 256) == 256
+    assert task_maxlen("LCQMC", 64) == 64
+
+
+def test_bad_arguments_are_named(tiny_checkpoint, shared_data, tmp_path):
+    with pytest.raises(FileNotFoundError, match="--sts path .*nope"):
+        main(["--checkpoint", str(tiny_checkpoint), "--sts", str(tmp_path / "nope")])
+    with pytest.raises(FileNotFoundError, match="--checkpoint"):
+        main(["--checkpoint", str(tmp_path / "none"), "--sts", str(shared_data / "sts")])
+    with pytest.raises(SystemExit):
+        main(["--checkpoint", str(tiny_checkpoint), "--sts", str(shared_data / "sts"),
+              "--limit", "1"])
+    bad = tmp_path / "X.data"
+    bad.write_text("只有一列\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"X\.data:1: expected"):
+        main(["--checkpoint", str(tiny_checkpoint), "--sts", str(bad)])
