@@ -1,11 +1,13 @@
 import json
 from itertools import islice
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from similarity import SCHEMES, VARIANTS, admitted_pairs, score, split_sentences
+from similarity import SCHEMES, VARIANTS, LSHConfig, admitted_pairs, profile, score, split_sentences
+from similarity.candidates import _relabel, minhash_signatures
 
 
 @pytest.fixture(scope="module")
@@ -78,6 +80,18 @@ def test_lsh_recall_on_real_docs_at_the_doc_threshold(big_group):
     assert len(exact) > 100
     assert len(set(lsh) & set(exact)) / len(exact) >= 0.95
     assert admitted_pairs(big_group, low, high, method="lsh") == lsh, "deterministic"
+
+
+def test_minhash_signatures_equal_datasketch(big_group):
+    from datasketch import MinHash
+
+    config = LSHConfig(num_perm=64, seed=7)
+    profiles = _relabel([profile(s) for s in big_group[:1000]] + [frozenset()])  # > 1 chunk
+    reference = MinHash.bulk(
+        [sorted(p) for p in profiles], num_perm=64, seed=7, hashfunc=int, scheme="affine32"
+    )
+    expected = np.stack([m.hashvalues for m in reference])
+    assert np.array_equal(minhash_signatures(profiles, config), expected)
 
 
 def test_auto_switches_to_lsh_above_the_cutoff(big_group):
