@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import warnings
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
@@ -429,7 +430,7 @@ class RoFormerSim(nn.Module):
         for ours, hf in _key_map(self.config).items():
             if ours.endswith(".qkv.weight") or ours.endswith(".qkv.bias"):
                 for name, part in zip(hf, sd[ours].chunk(3, dim=0), strict=True):
-                    out[name] = part.contiguous()
+                    out[name] = part.clone()  # own storage: safetensors refuses shared views
             else:
                 out[hf] = sd[ours]
         sin, cos = sinusoidal_table(self.config.max_position, self.config.head_size)
@@ -440,7 +441,7 @@ class RoFormerSim(nn.Module):
         """Load a HF RoFormer state dict (``RoFormerForCausalLM``/``ForMaskedLM``/``Model``, with or
         without the ``roformer.`` prefix). Raises ``KeyError`` listing missing and unexpected keys;
         with ``strict=False`` missing pooler/LM-head weights keep their initialisation and unknown
-        keys are ignored. Returns the list of keys that were not loaded."""
+        keys are ignored, with a warning. Returns the HF keys that were missing or ignored."""
         state = _normalise_hf_keys(state)
         ignored = {_EMBED_POSITIONS, *_TIED}
         _check_tied(state)
@@ -462,9 +463,14 @@ class RoFormerSim(nn.Module):
                 f"checkpoint does not match RoFormerSim({self.config.num_layers} layers): "
                 f"missing keys {sorted(missing)}; unexpected keys {unexpected}"
             )
-        result = self.load_state_dict(ours, strict=False)
-        not_loaded = sorted(k for k in result.missing_keys if k != "lm_head.decoder.weight")
-        return not_loaded + unexpected
+        self.load_state_dict(ours, strict=False)
+        if missing or unexpected:
+            warnings.warn(
+                f"RoFormerSim: kept initial weights for missing keys {sorted(missing)}; "
+                f"ignored unexpected keys {unexpected}",
+                stacklevel=2,
+            )
+        return sorted(missing) + unexpected
 
     def save_pretrained(self, directory: str | Path, vocab_file: str | Path | None = None) -> None:
         """Write ``config.json``, ``model.safetensors`` (HF keys) and ``vocab.txt`` (copied from
