@@ -129,8 +129,8 @@ def _mark_edge(edge_rows: list, cut: tuple[int, int]) -> Iterator[tuple[bool, di
 
 class MarkSmallest(beam.PTransform):
     """``(key, row)`` → ``(flag, row)`` with ``flag`` True for exactly the ``m`` rows with the
-    smallest keys (``key[0]`` a 64-bit hash; the rest of the key breaks ties). ``n`` is the
-    number of input rows. Exact and scalable: see step 3 of the module docstring."""
+    smallest keys (``key[0]`` a 63-bit ``content_hash``; the rest of the key breaks ties).
+    ``n`` is the number of input rows. Exact and scalable: step 3 of the module docstring."""
 
     def __init__(self, m: int, n: int):
         super().__init__()

@@ -167,10 +167,11 @@ def group_figure(stats: dict[str, SchemeStats]) -> str:
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(8, 3.2))
     largest = max(max(s.groups.values()) for s in stats.values())
-    bins = np.arange(1, largest + 2)
+    bins = np.arange(0.5, largest + 1.5, max(1, largest // 50))
     for scheme, s in stats.items():
         ax.hist(list(s.groups.values()), bins=bins, histtype="step", linewidth=1.5,
                 label=scheme)
+    ax.xaxis.get_major_locator().set_params(integer=True)
     ax.set_yscale("log")
     ax.set_xlabel("pairs per group (in the corpus)")
     ax.set_ylabel("groups")
@@ -189,6 +190,7 @@ def counts_figure(summaries: list[dict[str, Any]]) -> str:
                 labels.append(f"{summary.get('scheme')}: {name}")
                 values.append(count)
         ax.barh(labels or ["(none)"], values or [0], color="#55a868")
+        ax.set_xlim(0, max(values, default=0) * 1.1 or 1)
         ax.set_title(title)
         ax.invert_yaxis()
     return _png(fig)
