@@ -12,6 +12,22 @@ padding and, with ``unilm=True``, the UniLM seq2seq mask.
 Weights are read and written in the Hugging Face layout (``config.json`` + ``model.safetensors`` or
 ``pytorch_model.bin``; keys ``roformer.embeddings.*``, ``roformer.encoder.layer.N.*``,
 ``roformer.pooler.dense.*``, ``cls.predictions.*``), see ``hf_state_dict`` / ``load_hf_state_dict``.
+
+Incremental decoding (UniLM generation) with the key/value cache::
+
+    out = model(prompt_ids, prompt_segments, prompt_mask, unilm=True, use_cache=True,
+                return_logits=False)                       # [CLS] a [SEP], segment 0
+    cache, mask = out.past_key_values, prompt_mask
+    for _ in range(steps):
+        logits = model.lm_head(out.last_hidden_state[:, -1])  # (B, V)
+        token = logits.argmax(-1, keepdim=True)                # (B, 1), segment 1
+        mask = torch.cat([mask, torch.ones_like(token)], dim=1)
+        out = model(token, torch.ones_like(token), mask, past_key_values=cache,
+                    use_cache=True, return_logits=False)
+        cache = out.past_key_values
+
+Left-padded prompts need nothing more (RoPE only sees relative positions); right-padded prompts
+pass ``position_ids`` (B, 1) = each row's length + step.
 """
 
 from __future__ import annotations
