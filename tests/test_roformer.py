@@ -317,6 +317,17 @@ def test_bf16_autocast_forward(model, batch):
     assert (out.last_hidden_state.float() - ref).abs().max() < 0.2
 
 
+@torch.no_grad()
+def test_all_padding_row_stays_finite_and_leaves_other_rows_alone(model, batch):
+    ids, segments, mask = batch
+    empty = mask.clone()
+    empty[2] = 0
+    out = model(ids, segments, empty, unilm=True)
+    assert torch.isfinite(out.logits).all() and torch.isfinite(out.pooled).all()
+    ref = model(ids[:2], segments[:2], mask[:2], unilm=True)
+    torch.testing.assert_close(out.logits[:2], ref.logits)
+
+
 def test_too_long_sequence_is_a_clear_error(model):
     with pytest.raises(ValueError, match="max_position"):
         model(torch.ones(1, 129, dtype=torch.long))
