@@ -107,6 +107,19 @@ def _sentence_spans(text: str) -> list[str]:
     return [piece.strip() for piece in pieces if piece.strip()]
 
 
+def _hard_cut(clause: str, max_len: int) -> list[str]:
+    """Cut into pieces of at most ``max_len`` characters, after a space in the second half of
+    the window when there is one (so ASCII words stay whole), else exactly at ``max_len``."""
+    pieces = []
+    start = 0
+    while len(clause) - start > max_len:
+        end = clause.rfind(" ", start + max_len // 2, start + max_len) + 1 or start + max_len
+        pieces.append(clause[start:end])
+        start = end
+    pieces.append(clause[start:])
+    return pieces
+
+
 def _recut(sentence: str, max_len: int) -> list[tuple[str, bool]]:
     """Re-cut a sentence longer than ``max_len`` at ``,、:`` (greedy packing), then hard-cut.
 
@@ -131,9 +144,7 @@ def _recut(sentence: str, max_len: int) -> list[tuple[str, bool]]:
             out.append((current.strip(), False))
         current = clause
         if len(clause) > max_len:
-            out.extend(
-                (clause[k : k + max_len].strip(), True) for k in range(0, len(clause), max_len)
-            )
+            out.extend((piece.strip(), True) for piece in _hard_cut(clause, max_len))
             current = ""
     if current.strip():
         out.append((current.strip(), False))

@@ -79,6 +79,11 @@ def test_long_sentences_recut_at_secondary_separators_then_hard_cut():
         "1,000,00",
         "0元的东西",
     ]
+    assert split_sentences("abc defgh ijklmnopqrstu", max_len=10, filters=None) == [
+        "abc defgh",
+        "ijklmnopqr",
+        "stu",
+    ]
     pieces = split_sentences("的" * 25, max_len=10, filters=None)
     assert pieces == ["的" * 10, "的" * 10, "的" * 5]
     assert split_with_stats("的" * 25, max_len=10) == ([], {TOO_LONG: 3})
