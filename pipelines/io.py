@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 import zlib
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -39,7 +40,7 @@ REJECTED = "rejected"
 DATA_DIR = Path(__file__).resolve().parent / "data"
 FORMATS = ("auto", "jsonl", "parquet")
 CODECS = ("zstd", "snappy")
-PROGRESS_EVERY = 10_000
+PROGRESS_SECONDS = 10.0
 _BOM = b"\xef\xbb\xbf"
 _EXCERPT_BYTES = 4000
 _LOG = logging.getLogger(__name__)
@@ -107,6 +108,24 @@ def iter_parquet_rows(f: BinaryIO, batch_size: int = 512) -> Iterator[tuple[int,
             yield row_no, row
 
 
+class Progress:
+    """Logs what one worker has done so far, at most once every ``PROGRESS_SECONDS``.
+
+    Create it in ``DoFn.setup`` (one per worker thread); ``tick`` costs a clock read.
+    """
+
+    def __init__(self, what: str, seconds: float = PROGRESS_SECONDS):
+        self.what, self.seconds = what, seconds
+        self.count, self.last = 0, time.monotonic()
+
+    def tick(self, n: int = 1) -> None:
+        self.count += n
+        now = time.monotonic()
+        if now - self.last >= self.seconds:
+            self.last = now
+            _LOG.info("%s: %d so far on this worker", self.what, self.count)
+
+
 class _ReadFileRecords(beam.DoFn):
     """ReadableFile → ``(source, line_no, payload)`` with payload bytes (JSONL) or dict (Parquet).
 
@@ -121,6 +140,9 @@ class _ReadFileRecords(beam.DoFn):
         self.too_large = Metrics.counter(NAMESPACE, "rejected_too_large")
         self.unreadable = Metrics.counter(NAMESPACE, "rejected_unreadable_file")
 
+    def setup(self):
+        self.progress = Progress("records read")
+
     def process(self, readable_file: fileio.ReadableFile):
         path = readable_file.metadata.path
         count = 0
@@ -128,8 +150,7 @@ class _ReadFileRecords(beam.DoFn):
             for line_no, payload, size, too_large in self._records(readable_file, path):
                 count += 1
                 self.records_read.inc()
-                if count % PROGRESS_EVERY == 0:
-                    _LOG.info("read %d records from %s", count, path)
+                self.progress.tick()
                 if too_large:
                     self.too_large.inc()
                     detail = too_large_detail(size, self.max_record_bytes)

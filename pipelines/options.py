@@ -22,7 +22,7 @@ from pipelines.transforms import ScoringConfig
 DEFAULT_MAX_RECORD_BYTES = 1 << 20
 DEFAULT_MAX_LEN = 64
 DEFAULT_NUM_SHARDS = 4
-DEFAULT_FANOUT_BLOCK = 1000
+DEFAULT_FANOUT_BLOCK = 10_000
 LOCAL_RUNNERS = ("DirectRunner", "direct", "SwitchingDirectRunner")
 
 
@@ -67,7 +67,8 @@ class PairOptions(PipelineOptions):
         parser.add_argument(
             "--fanout_block", type=int, default=DEFAULT_FANOUT_BLOCK,
             help="groups with more sentences are cut into blocks of this size and every block "
-                 "pair is scored as a separate, reshuffled task")
+                 "pair is scored as a separate, reshuffled task (b blocks: b(b+1)/2 tasks, each "
+                 "sentence profiled b times, so keep it for rare huge groups)")
         parser.add_argument(
             "--max_pairs_per_group", type=int, default=None,
             help="keep at most N admitted pairs per group, those with the smallest content hash "

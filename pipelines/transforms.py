@@ -19,7 +19,7 @@ from apache_beam.metrics import Metrics
 
 import similarity
 from pipelines.hashing import content_hash
-from pipelines.io import NAMESPACE, REJECTED
+from pipelines.io import NAMESPACE, REJECTED, Progress
 from pipelines.schema import Group, Rejected, dead_letter, json_size, too_large_detail
 from similarity.text import TOO_LONG
 
@@ -212,7 +212,12 @@ def plan_tasks(group: SentenceGroup, config: ScoringConfig) -> Iterator[PairTask
     """One task for a small group; for more than ``fanout_block`` sentences, one task per pair
     of blocks (b blocks → b(b+1)/2 tasks), so a huge group spreads over many workers.
 
-    The method is chosen by the size of the whole group: ``lsh`` above ``lsh_cutoff``.
+    Every pair (i, j) is scored in exactly one task: the diagonal task of its block, or the
+    task of its two blocks, which keeps only pairs across them. A task holds at most
+    2 × ``fanout_block`` sentences (bounded memory); the price is that an off-diagonal task
+    also scores pairs inside each of its blocks and each sentence is profiled in b tasks,
+    about b times the work of the whole group in one task. The method is chosen by the size of
+    the whole group: ``lsh`` above ``lsh_cutoff``, else ``exact``.
     """
     n = len(group.sentences)
     if n < 2:
@@ -239,7 +244,11 @@ class _PlanTasks(beam.DoFn):
     def __init__(self, config: ScoringConfig):
         self.config = config
 
+    def setup(self):
+        self.progress = Progress("groups split into sentences")
+
     def process(self, group: Group):
+        self.progress.tick()
         sentence_group = split_group(group, self.config.max_len, self.config.split_texts)
         tasks = list(plan_tasks(sentence_group, self.config))
         counter("pair_tasks").inc(len(tasks))

@@ -1,0 +1,165 @@
+"""Throughput of the document pipeline against a plain Python loop, and one huge document.
+
+1. Normal documents: the real docs sample, repeated (ids suffixed) to ``--sentences``
+   sentences. ``pipelines.doc_pairs`` on Beam's local runner with 1 and 2 worker processes vs a
+   plain loop doing the same work with the same library calls: ``split_sentences`` of every
+   document, its distinct sentences through ``admitted_pairs`` (all pairs, length- and
+   prefix-filtered, scored), the admitted pairs deduplicated across documents in a dict.
+   Reported: sentences/s, candidate pairs scored/s, admitted pairs/s; the Beam runs are timed
+   from ``run()`` to the written summary (job start-up, shuffles and Parquet writing included,
+   Python imports not), and per-core throughput = rate / processes.
+2. One document of ``--big`` sentences (real sentences of the docs sample, one a line) through
+   the pipeline (LSH path) vs naive all-pairs (``admitted_pairs(method="brute")``: every pair
+   scored on precomputed profiles); speed-up and recall of the pipeline's pairs. Once as one
+   task (default ``--fanout_block``), once cut into ``--blocks`` blocks scored as separate
+   tasks by 2 processes (the fan-out path, which costs extra work; see ``plan_tasks``).
+
+    python benchmarks/pipeline_bench.py [--sentences 50000] [--big 5000] [--blocks 4]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+
+from pipelines import doc_pairs
+from pipelines.io import read_json, read_pairs
+from similarity import SCHEMES, admitted_pairs, split_sentences
+
+SHARED = Path(os.environ.get("SIMPAIRS_SHARED_DATA",
+                             Path(__file__).resolve().parents[2] / "shared" / "data"))
+MAX_LEN = 64
+
+
+def repeated_docs(docs: list[dict], sentences: int) -> tuple[list[dict], int]:
+    """Documents of ``docs``, cycled with ids ``ID#rN``, until ``sentences`` are reached."""
+    out, total, rep = [], 0, 0
+    while total < sentences:
+        for doc in docs:
+            out.append({"id": f"{doc['id']}#r{rep}", "text": doc["text"]})
+            total += len(split_sentences(doc["text"], MAX_LEN))
+            if total >= sentences:
+                break
+        rep += 1
+    return out, total
+
+
+def plain_loop(docs: list[dict], low: float, high: float) -> dict[str, float]:
+    """The pipeline's work without Beam: split, score, dedup (smallest group id wins)."""
+    start = time.perf_counter()
+    pairs: dict[tuple[str, str], tuple[str, float]] = {}
+    sentences = 0
+    stats: dict[str, int] = {}
+    for doc in docs:
+        split = split_sentences(doc["text"], MAX_LEN)
+        sentences += len(split)
+        distinct = sorted(set(split))
+        for i, j, value in admitted_pairs(distinct, low, high, stats=stats):
+            key = (distinct[i], distinct[j])
+            if key not in pairs or doc["id"] < pairs[key][0]:
+                pairs[key] = (doc["id"], value)
+    return {"seconds": time.perf_counter() - start, "sentences": sentences,
+            "scored": stats.get("pairs_scored", 0), "pairs": len(pairs)}
+
+
+def beam_run(input_path: Path, output: Path, *extra: str) -> dict[str, float]:
+    """Run ``doc_pairs`` quietly; its counters and wall time from ``run()`` to the summary."""
+    start = time.perf_counter()
+    with contextlib.redirect_stdout(io.StringIO()):
+        doc_pairs.run(["--input", str(input_path), "--output", str(output), *extra])
+    seconds = time.perf_counter() - start
+    counters = read_json(str(output / "summary.json"))["counters"]
+    return {"seconds": seconds, "sentences": counters["sentences"],
+            "scored": counters["candidate_pairs_scored"], "pairs": counters["pairs_written"],
+            "tasks": counters["pair_tasks"]}
+
+
+def rates(run: dict[str, float], processes: int) -> str:
+    s = run["seconds"]
+    return (f"{s:8.2f} s {run['sentences'] / s:10,.0f} {run['scored'] / s:12,.0f} "
+            f"{run['pairs'] / s:10,.0f} {run['sentences'] / s / processes:12,.0f}")
+
+
+def big_document(docs: list[dict], size: int) -> list[str]:
+    """The first ``size`` distinct sentences of the docs sample (real text, one a line)."""
+    seen: dict[str, None] = {}
+    for doc in docs:
+        for sentence in split_sentences(doc["text"], MAX_LEN):
+            seen.setdefault(sentence)
+            if len(seen) == size:
+                return list(seen)
+    raise ValueError(f"the docs sample has fewer than {size} distinct sentences")
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--docs", type=Path, default=SHARED / "docs" / "docs_sample.jsonl")
+    parser.add_argument("--sentences", type=int, default=50_000)
+    parser.add_argument("--big", type=int, default=5_000)
+    parser.add_argument("--blocks", type=int, default=4,
+                        help="blocks of the fanned-out run of the big document")
+    args = parser.parse_args(argv)
+    docs = [json.loads(line) for line in args.docs.read_text(encoding="utf-8").splitlines()]
+    low, high = SCHEMES["doc"].low, SCHEMES["doc"].high
+    with tempfile.TemporaryDirectory() as tmp_dir:
+        tmp = Path(tmp_dir)
+        corpus, total = repeated_docs(docs, args.sentences)
+        corpus_path = tmp / "docs.jsonl"
+        corpus_path.write_text("".join(json.dumps(d, ensure_ascii=False) + "\n" for d in corpus),
+                               encoding="utf-8")
+        print(f"1. {len(corpus):,} documents, {total:,} sentences (docs sample repeated); "
+              f"doc thresholds {low} <= score < {high}")
+        print(f"{'':28s}{'time':>10s} {'sentences/s':>10s} {'scored/s':>12s} {'pairs/s':>10s} "
+              f"{'sent/s/core':>12s}")
+        plain = plain_loop(corpus, low, high)
+        one = beam_run(corpus_path, tmp / "one", "--runner=DirectRunner")
+        two = beam_run(corpus_path, tmp / "two", "--runner=FnApiRunner",
+                       "--direct_num_workers=2", "--direct_running_mode=multi_processing")
+        print(f"{'plain Python loop':28s}{rates(plain, 1)}")
+        print(f"{'Beam, 1 process':28s}{rates(one, 1)}")
+        print(f"{'Beam, 2 processes':28s}{rates(two, 2)}")
+        same = plain["pairs"] == one["pairs"] == two["pairs"]
+        print(f"   distinct pairs: plain {plain['pairs']:,}, Beam {one['pairs']:,} / "
+              f"{two['pairs']:,} ({'equal' if same else 'DIFFERENT'})")
+        print(f"   per-core throughput vs plain loop: 1 process "
+              f"{plain['seconds'] / one['seconds']:.2f}x, 2 processes "
+              f"{plain['seconds'] / two['seconds'] / 2:.2f}x (goal >= 0.5x); wall-clock "
+              f"speed-up of 2 processes over 1: {one['seconds'] / two['seconds']:.2f}x")
+
+        sentences = big_document(docs, args.big)
+        big_path = tmp / "big.jsonl"
+        big_path.write_text(json.dumps({"id": "big", "text": "\n".join(sentences)},
+                                       ensure_ascii=False) + "\n", encoding="utf-8")
+        naive_stats: dict[str, int] = {}
+        start = time.perf_counter()
+        naive = admitted_pairs(sentences, low, high, method="brute", stats=naive_stats)
+        naive_seconds = time.perf_counter() - start
+        truth = {tuple(sorted((sentences[i], sentences[j]))) for i, j, _ in naive}
+        print(f"2. one document of {len(sentences):,} sentences")
+        print(f"   {'naive all-pairs':38s}{naive_seconds:8.2f} s, "
+              f"{naive_stats['pairs_scored']:>12,} pairs scored, {len(truth):,} admitted")
+        block = -(-len(sentences) // args.blocks)
+        for label, extra in (
+            ("Beam, 1 process, one task", ["--runner=DirectRunner"]),
+            (f"Beam, 2 processes, {args.blocks} blocks",
+             ["--runner=FnApiRunner", "--direct_num_workers=2",
+              "--direct_running_mode=multi_processing", f"--fanout_block={block}"]),
+        ):
+            big = beam_run(big_path, tmp / "big", *extra)
+            found = {(r["text_a"], r["text_b"])
+                     for r in read_pairs(str(tmp / "big")).to_pylist()}
+            recall = len(truth & found) / len(truth) if truth else 1.0
+            print(f"   {label:38s}{big['seconds']:8.2f} s, {big['scored']:>12,} pairs scored in "
+                  f"{big['tasks']} task(s), {len(found):,} admitted, {len(found - truth)} not in "
+                  f"naive; speed-up {naive_seconds / big['seconds']:.1f}x (goal >= 10x), "
+                  f"recall {recall:.4f} (goal >= 0.95)")
+
+
+if __name__ == "__main__":
+    main()
