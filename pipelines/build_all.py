@@ -26,16 +26,19 @@ PAIR_STEPS = (("qa", qa_pairs), ("doc", doc_pairs), ("question", question_pairs)
 
 def build_all(output: str, corpus_args: Sequence[str], beam_args: Sequence[str],
               seed: int = 0, num_shards: int = DEFAULT_NUM_SHARDS) -> str:
-    """Run every step; return the path of the report."""
+    """Run every step (the corpus options are checked before the first); return the path of
+    the report."""
     common = [f"--seed={seed}", f"--num_shards={num_shards}", *beam_args]
+    corpus_argv = [
+        "--question", f"{output}/question", "--general", f"{output}/qa", f"{output}/doc",
+        f"--output={output}/corpus", *corpus_args, *common,
+    ]
+    build_corpus.parse_settings(corpus_argv)
     for name, module in PAIR_STEPS:
         print(f"== {module.__name__} -> {output}/{name}", flush=True)
         module.run([f"--output={output}/{name}", *common])
     print(f"== pipelines.build_corpus -> {output}/corpus", flush=True)
-    build_corpus.run([
-        "--question", f"{output}/question", "--general", f"{output}/qa", f"{output}/doc",
-        f"--output={output}/corpus", *corpus_args, *common,
-    ])
+    build_corpus.run(corpus_argv)
     print("== pipelines.report", flush=True)
     return report.build_report(f"{output}/corpus")
 

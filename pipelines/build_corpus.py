@@ -210,13 +210,18 @@ def output_patterns(output: str) -> list[str]:
         shard_prefix(output, MANIFEST_FILE)]
 
 
+def parse_settings(argv: Sequence[str] | None) -> tuple[PipelineOptions, CorpusSettings]:
+    """Parse and check ``argv`` (touches no file); raises ``OptionError`` naming the option."""
+    options = parse_options(argv, __doc__.splitlines()[0], OPTION_CLASSES)
+    return options, CorpusSettings.from_options(options)
+
+
 def build_pipeline(argv: Sequence[str] | None):
     """Parse, resolve inputs (matching files, counting rows), plan and build the pipeline.
 
     Returns ``(pipeline, settings, static manifest part)``; writes nothing.
     """
-    options = parse_options(argv, __doc__.splitlines()[0], OPTION_CLASSES)
-    settings = CorpusSettings.from_options(options)
+    options, settings = parse_settings(argv)
     sides = {QUESTION: resolve_side(QUESTION, settings.question),
              GENERAL: resolve_side(GENERAL, settings.general)}
     try:
