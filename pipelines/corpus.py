@@ -315,7 +315,11 @@ class WriteManifest(beam.PTransform):
 
 
 def _read_pair_file(path: str, side: str, batch_size: int = 4096) -> Iterator[dict[str, Any]]:
-    """Rows of one pair Parquet file (``PAIR_SCHEMA`` columns, cast); empty files yield none."""
+    """Rows of one pair Parquet file (``PAIR_SCHEMA`` columns, cast); empty files yield none.
+
+    A null in any pair column fails the job with the file's name: dropping the row would
+    silently break the balance planned from the row counts.
+    """
     with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
         data = f.read()
     read = counter(f"corpus_rows_read_{side}")
@@ -324,7 +328,11 @@ def _read_pair_file(path: str, side: str, batch_size: int = 4096) -> Iterator[di
     for batch in pq.ParquetFile(pa.BufferReader(data)).iter_batches(
         batch_size=batch_size, columns=list(PAIR_COLUMNS)
     ):
-        rows = pa.Table.from_batches([batch]).cast(PAIR_SCHEMA).to_pylist()
+        table = pa.Table.from_batches([batch]).cast(PAIR_SCHEMA)
+        nulls = {name: table.column(name).null_count for name in PAIR_COLUMNS}
+        if any(nulls.values()):
+            raise ValueError(f"{path}: null values in pair columns {nulls}")
+        rows = table.to_pylist()
         read.inc(len(rows))
         yield from rows
 

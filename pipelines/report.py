@@ -24,12 +24,12 @@ import sys
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+from apache_beam.io.filesystems import FileSystems
 
 from pipelines.corpus import MANIFEST_FILE, row_parts
 from pipelines.hashing import content_hash
@@ -297,12 +297,14 @@ def _counts(counts: dict[str, int]) -> str:
 
 def build_report(directory: str, seed: int | None = None,
                  samples: int = DEFAULT_SAMPLES) -> str:
-    """Write ``directory/report.html``; return its path."""
+    """Write ``directory/report.html`` (any Beam filesystem); return its path."""
     if not matching_files(shard_prefix(directory, MANIFEST_FILE)):
         raise FileNotFoundError(f"{directory}: no {MANIFEST_FILE} (run pipelines.build_corpus)")
-    path = Path(directory) / REPORT_FILE
-    path.write_text(render(directory, seed, samples), encoding="utf-8")
-    return str(path)
+    path = shard_prefix(directory, REPORT_FILE)
+    page = render(directory, seed, samples).encode()
+    with FileSystems.create(path, mime_type="text/html") as f:
+        f.write(page)
+    return path
 
 
 def main(argv: Sequence[str] | None = None) -> int:

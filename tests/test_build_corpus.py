@@ -179,7 +179,7 @@ def test_rows_are_shuffled_not_grouped_by_scheme(downsampled):
 def test_determinism_across_runs_and_workers_and_seed(downsampled, inputs, tmp_path):
     out, (manifest, train, _) = downsampled
     again, rows, _ = build(inputs, tmp_path / "again", "--num_shards=3", "--seed=7",
-                           "--direct_num_workers=2", "--direct_running_mode=multi_threading")
+                           "--direct_num_workers=2", "--direct_running_mode=multi_processing")
     assert again["content_hash"] == manifest["content_hash"] and rows == train
     for shard in manifest["shards"]:
         assert (out / shard["file"]).read_bytes() == (tmp_path / "again" / shard["file"]) \
@@ -226,3 +226,15 @@ def test_bad_options_name_the_option(inputs, tmp_path, extra, message):
         build_corpus.run(["--question", str(base / "question"), "--general", str(base / "doc"),
                           "--output", str(tmp_path / "x"), *extra])
     assert main(build_corpus.run, ["--general", str(tmp_path / "none")]) == 2
+
+
+def test_null_values_fail_with_the_file_name(inputs, tmp_path):
+    base, question, _ = inputs
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    rows = [dict(question[0], text_a=None), question[1]]
+    pq.write_table(pa.Table.from_pylist(rows, schema=PAIR_SCHEMA),
+                   broken / "pairs-00000-of-00001.parquet")
+    with pytest.raises(Exception, match="null values"):
+        build_corpus.run(["--question", str(broken), "--general", str(base / "doc"),
+                          "--output", str(tmp_path / "x"), "--runner=FnApiRunner"])
