@@ -29,7 +29,7 @@ import argparse
 import hashlib
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -129,12 +129,6 @@ def _select_cache(cache, rows: torch.Tensor):
     return tuple((k[rows], v[rows]) for k, v in cache)
 
 
-def _last_logits(model: RoFormerSim, hidden: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-    """LM-head logits (R, V) at position ``lengths − 1`` of each row of ``hidden`` (R, L, H)."""
-    last = hidden[torch.arange(len(lengths), device=hidden.device), lengths - 1]
-    return model.lm_head(last)
-
-
 @dataclass(frozen=True)
 class DecodeBatch:
     """Rows to decode: row r continues ``prompts[rows[r]]`` (a full ``[CLS] a [SEP]`` id list)
@@ -162,7 +156,8 @@ def decode_cached(model: RoFormerSim, batch: DecodeBatch, top_k: int,
     out = model(ids, torch.zeros_like(ids), prompt_mask, unilm=True, return_logits=False,
                 use_cache=True)
     index = torch.as_tensor(rows, dtype=torch.long, device=device)
-    logits = _last_logits(model, out.last_hidden_state, lengths)[index]  # (R, V)
+    last = out.last_hidden_state[torch.arange(len(lengths), device=device), lengths - 1]
+    logits = model.lm_head(last)[index]  # (R, V)
     cache = _select_cache(out.past_key_values, index)
     mask, position = prompt_mask[index], lengths[index]
     active = torch.arange(len(rows), device=device)
@@ -188,13 +183,15 @@ def decode_cached(model: RoFormerSim, batch: DecodeBatch, top_k: int,
 
 
 @torch.no_grad()
-def decode_uncached(model: RoFormerSim, batch: DecodeBatch, top_k: int,
-                    top_p: float) -> list[list[int]]:
+def decode_uncached(model: RoFormerSim, batch: DecodeBatch, top_k: int, top_p: float,
+                    all_logits: bool = True) -> list[list[int]]:
     """Same contract as :func:`decode_cached`, recomputing the whole sequence at every step.
 
-    The reference approach (bert4keras ``AutoRegressiveDecoder``): each step runs the model on
-    ``[CLS] a [SEP] b_1..b_t`` (segment ids 0 then 1, UniLM mask, right padding) and reads the
-    logits of each row's last token. Used to check the cache and as the benchmark baseline.
+    The reference approach (bert4keras ``AutoRegressiveDecoder`` in roformer-sim's
+    ``gen_synonyms``): each step runs the model on ``[CLS] a [SEP] b_1..b_t`` (segment ids 0 then
+    1, UniLM mask, right padding) and samples from the logits of each row's last token. As there
+    (``last_token`` of the seq2seq model's output) the LM head runs on every position unless
+    ``all_logits=False``. Used to check the cache and as the benchmark baseline.
     """
     prompts, rows, uniforms = batch.prompts, batch.rows, batch.uniforms
     device = next(model.parameters()).device
@@ -207,8 +204,10 @@ def decode_uncached(model: RoFormerSim, batch: DecodeBatch, top_k: int,
         segments = torch.zeros_like(ids)
         for i, r in enumerate(active):
             segments[i, len(prompts[rows[r]]): int(lengths[i])] = 1
-        out = model(ids, segments, mask, unilm=True, return_logits=False)
-        logits = _last_logits(model, out.last_hidden_state, lengths)
+        out = model(ids, segments, mask, unilm=True, return_logits=all_logits)
+        rows_last = (torch.arange(len(lengths), device=device), lengths - 1)
+        logits = out.logits[rows_last] if all_logits else model.lm_head(
+            out.last_hidden_state[rows_last])
         tokens = sample_next(logits, uniforms[active, step], top_k, top_p).tolist()
         for r, token in zip(active, tokens):
             results[r].append(token)
@@ -234,12 +233,13 @@ def sample_candidates(
     config: SamplingConfig,
     maxlen: int = 64,
     max_cache_mb: float = 1024,
-    use_cache: bool = True,
+    decoder: Callable[..., list[list[int]]] = decode_cached,
     progress: bool = False,
 ) -> list[list[list[int]]]:
     """``config.n`` sampled continuations (token ids) for each text, all texts in one batch.
 
-    Rows (text i, sample j) are decoded in chunks of :func:`rows_per_chunk` rows. A text longer
+    Rows (text i, sample j) are decoded by ``decoder`` (:func:`decode_cached`, or the reference
+    :func:`decode_uncached`) in chunks of :func:`rows_per_chunk` rows. A text longer
     than ``maxlen`` tokens (with [CLS]/[SEP]) raises ``ValueError``: a truncated input would yield
     paraphrases of a different sentence.
     """
@@ -253,7 +253,6 @@ def sample_candidates(
             raise ValueError(f"texts[{i}] has {len(prompt)} tokens with [CLS]/[SEP], more than "
                              f"maxlen={maxlen}: shorten it or raise --maxlen")
     uniforms = torch.cat([sample_uniforms(text, config) for text in texts])  # (T·n, max_len)
-    decode = decode_cached if use_cache else decode_uncached
     chunk = rows_per_chunk(model, maxlen + config.max_len, max_cache_mb)
     total = len(texts) * config.n
     outputs: list[list[int]] = []
@@ -264,7 +263,7 @@ def sample_candidates(
             used = [prompts[i] for i in range(first, (rows[-1] // config.n) + 1)]
             batch = DecodeBatch(used, [r // config.n - first for r in rows],
                                 uniforms[start:rows.stop], tokenizer.sep_id, tokenizer.pad_id)
-            outputs += decode(model, batch, config.top_k, config.top_p)
+            outputs += decoder(model, batch, config.top_k, config.top_p)
             bar.update(len(rows))
     return [outputs[i * config.n:(i + 1) * config.n] for i in range(len(texts))]
 

@@ -1,13 +1,21 @@
 """Generation: cache == no cache, sampler semantics, determinism, ranking, CLI and bad input."""
 
 import json
+from functools import partial
 
 import numpy as np
 import pytest
 import torch
 
 from model.encode import encode, load_checkpoint
-from model.generate import SamplingConfig, generate, main, sample_candidates, sample_next
+from model.generate import (
+    SamplingConfig,
+    decode_uncached,
+    generate,
+    main,
+    sample_candidates,
+    sample_next,
+)
 
 TEXTS = ["广州和深圳哪个好？", "科学技术是[MASK][MASK]生产力", "你好"]
 
@@ -22,7 +30,9 @@ def loaded(tiny_checkpoint):
 def test_greedy_with_cache_equals_without_token_for_token(loaded):
     config = SamplingConfig(n=2, top_k=1, max_len=24)
     cached = sample_candidates(*loaded, TEXTS, config)
-    assert cached == sample_candidates(*loaded, TEXTS, config, use_cache=False)
+    assert cached == sample_candidates(*loaded, TEXTS, config, decoder=decode_uncached)
+    last_only = partial(decode_uncached, all_logits=False)
+    assert cached == sample_candidates(*loaded, TEXTS, config, decoder=last_only)
     assert [len(rows) for rows in cached] == [2, 2, 2]
     assert all(len(ids) == 24 or ids[-1] == loaded[1].sep_id for rows in cached for ids in rows)
 
