@@ -118,15 +118,18 @@ def parquet_rows(path: str) -> int:
     return meta.metadata.num_rows
 
 
-def input_summary(pattern: str) -> dict[str, Any] | None:
-    """Thresholds, variant and scheme from the ``summary.json`` beside ``pattern``'s files."""
-    path = shard_prefix(pattern.rsplit("/", 1)[0] if "/" in pattern else ".", SUMMARY_FILE)
-    if not matching_files(path):
-        return None
-    summary = read_json(path)
-    return {"path": path, "pipeline": summary.get("pipeline"), "scheme": summary.get("scheme"),
+def input_summaries(pattern: str) -> list[dict[str, Any]]:
+    """Thresholds, variant and scheme from each ``summary.json`` beside ``pattern``'s files."""
+    folder = pattern.rsplit("/", 1)[0] if "/" in pattern else "."
+    found = []
+    for path in matching_files(shard_prefix(folder, SUMMARY_FILE)):
+        summary = read_json(path)
+        found.append({
+            "path": path, "pipeline": summary.get("pipeline"), "scheme": summary.get("scheme"),
             "variant": summary.get("variant"), "thresholds": summary.get("thresholds"),
-            "max_pairs_per_group": summary.get("options", {}).get("max_pairs_per_group")}
+            "max_pairs_per_group": summary.get("options", {}).get("max_pairs_per_group"),
+        })
+    return found
 
 
 @dataclass(frozen=True)
@@ -149,7 +152,8 @@ def resolve_side(name: str, globs: list[str]) -> SideInput:
             raise OptionError(f"--{name}: no Parquet file matches {glob!r} ({pattern})")
         files.extend(found)
     files = sorted(set(files))
-    summaries = [s for s in map(input_summary, patterns) if s is not None]
+    summaries = list({s["path"]: s for pattern in patterns
+                      for s in input_summaries(pattern)}.values())
     return SideInput(globs, patterns, files, sum(map(parquet_rows, files)), summaries)
 
 

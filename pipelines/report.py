@@ -238,6 +238,20 @@ def summary_rows(summaries: list[dict[str, Any]]) -> list[list[Any]]:
 
 def render(directory: str, seed: int | None = None, samples: int = DEFAULT_SAMPLES) -> str:
     """The report HTML of the corpus in ``directory`` (see the module docstring)."""
+    return _report(directory, seed, samples)[0]
+
+
+def _text_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    cells = [list(header)] + [[f"{v:,}" if isinstance(v, int) else str(v) for v in row]
+                              for row in rows]
+    widths = [max(len(row[k]) for row in cells) for k in range(len(header))]
+    return "\n".join("  ".join(c.rjust(w) if k else c.ljust(w)
+                               for k, (c, w) in enumerate(zip(row, widths, strict=True)))
+                     for row in cells)
+
+
+def _report(directory: str, seed: int | None, samples: int) -> tuple[str, str]:
+    """``(HTML page, plain-text overview)`` of the corpus in ``directory``."""
     manifest = read_json(shard_prefix(directory, MANIFEST_FILE))
     seed = manifest["seed"] if seed is None else seed
     stats, rows = gather(directory, manifest, seed, samples)
@@ -257,6 +271,9 @@ def render(directory: str, seed: int | None = None, samples: int = DEFAULT_SAMPL
                   for r in s.sample_rows()])
         for scheme, s in stats.items()
     )
+    overview_header = ["scheme", "pairs", "mean score", "median length", "groups",
+                       "max pairs/group", "mean pairs/group"]
+    overview = overview_rows(manifest, stats)
     parts = [
         ("Overview",
          f"<p>{manifest['total_rows']:,} rows ({_counts(manifest['rows_per_split'])}); "
@@ -264,8 +281,7 @@ def render(directory: str, seed: int | None = None, samples: int = DEFAULT_SAMPL
          f"{manifest['seed']}, created {html.escape(manifest['created'])}; content hash "
          f"<code>{html.escape(manifest['content_hash'])}</code></p>"
          + _table(["side", "rows in", "rows out", "files", "inputs"], balance)
-         + _table(["scheme", "pairs", "mean score", "median length", "groups",
-                   "max pairs/group", "mean pairs/group"], overview_rows(manifest, stats))),
+         + _table(overview_header, overview)),
         ("Scores", score_figure(stats, scheme_thresholds(summaries))),
         ("Sentence lengths", length_figure(stats)),
         ("Pairs per group", group_figure(stats)),
@@ -280,6 +296,9 @@ def render(directory: str, seed: int | None = None, samples: int = DEFAULT_SAMPL
         (f"Sample pairs ({samples} per scheme, seed {seed})", sample_html),
     ]
     body = "".join(f"<h2>{html.escape(title)}</h2>\n{content}\n" for title, content in parts)
+    text = (f"{manifest['total_rows']:,} rows ({_counts(manifest['rows_per_split'])}), "
+            f"{manifest['mode']} at ratio {manifest['ratio']}, seed {manifest['seed']}\n"
+            + _text_table(overview_header, overview))
     return (
         "<!DOCTYPE html>\n<html lang=\"zh\"><head><meta charset=\"utf-8\">"
         f"<title>simpairs corpus report: {html.escape(directory)}</title><style>"
@@ -288,7 +307,7 @@ def render(directory: str, seed: int | None = None, samples: int = DEFAULT_SAMPL
         "td,th{border:1px solid #ccc;padding:2px 6px;text-align:left;font-size:14px}"
         "img{max-width:100%}</style></head><body>"
         f"<h1>Corpus report: {html.escape(directory)}</h1>\n{body}</body></html>\n"
-    )
+    ), text
 
 
 def _counts(counts: dict[str, int]) -> str:
@@ -297,13 +316,15 @@ def _counts(counts: dict[str, int]) -> str:
 
 def build_report(directory: str, seed: int | None = None,
                  samples: int = DEFAULT_SAMPLES) -> str:
-    """Write ``directory/report.html`` (any Beam filesystem); return its path."""
+    """Write ``directory/report.html`` (any Beam filesystem), print the overview; return the
+    report's path."""
     if not matching_files(shard_prefix(directory, MANIFEST_FILE)):
         raise FileNotFoundError(f"{directory}: no {MANIFEST_FILE} (run pipelines.build_corpus)")
     path = shard_prefix(directory, REPORT_FILE)
-    page = render(directory, seed, samples).encode()
+    page, text = _report(directory, seed, samples)
     with FileSystems.create(path, mime_type="text/html") as f:
-        f.write(page)
+        f.write(page.encode())
+    print(text, flush=True)
     return path
 
 

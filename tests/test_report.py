@@ -107,3 +107,14 @@ def test_mismatched_manifest_is_refused(corpus, tmp_path):
     (tmp_path / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
     with pytest.raises(ValueError, match="the manifest says"):
         report.render(str(tmp_path))
+
+
+def test_build_report_prints_the_overview(corpus, capsys):
+    path = report.build_report(str(corpus / "corpus"))
+    printed = capsys.readouterr().out.splitlines()
+    manifest = read_json(str(corpus / "corpus" / "manifest.json"))
+    assert path.endswith("report.html")
+    assert printed[0].startswith(f"{manifest['total_rows']:,} rows")
+    assert printed[1].split()[:2] == ["scheme", "pairs"]
+    assert {line.split()[0]: int(line.split()[1].replace(",", "")) for line in printed[2:]} == \
+        manifest["rows_per_scheme"]
