@@ -1,9 +1,12 @@
 """Apache Beam pipelines that turn real Chinese text into similar-sentence pairs.
 
 Entry points (each ``run(argv=None) -> PipelineResult``, runnable with ``python -m``):
-``pipelines.qa_pairs`` (answers of one question) and ``pipelines.doc_pairs`` (sentences of
-one document). Shared pieces: ``options``, ``io``, ``schema``, ``transforms``, ``summary``,
-``job``. All splitting and scoring comes from ``similarity``.
+``pipelines.qa_pairs`` (answers of one question), ``pipelines.doc_pairs`` (sentences of
+one document), ``pipelines.question_pairs`` (groups of similar questions) and
+``pipelines.build_corpus`` (the balanced, shuffled training shards); ``pipelines.report``
+(HTML report of a corpus) and ``pipelines.build_all`` (the whole demo) are plain CLIs.
+Shared pieces: ``options``, ``io``, ``schema``, ``transforms``, ``summary``, ``job``,
+``hashing``, ``corpus``. All splitting and scoring comes from ``similarity``.
 """
 
 from importlib.metadata import PackageNotFoundError, version
