@@ -8,7 +8,8 @@ Method (every choice is a seeded content hash, ``pipelines.hashing``; no RNG, no
        downsample:  Q > r·G → q = round(r·G), g = G       else g = round(Q / r), q = Q
        cycle:       Q < r·G → q = round(r·G), g = G       else g = round(Q / r), q = Q
 
-   so q = round(r·g) or g = round(q / r): the ratio is exact up to one row.
+   so q = round(r·g) or g = round(q / r) (Python round, half to even): the ratio is exact up
+   to one row.
 3. A side with n rows and target k gives every row ``k // n`` copies, plus one more to the
    ``k % n`` rows with the smallest ``content_hash(seed, "select", row)`` (ties by content).
    ``downsample`` (k ≤ n) therefore keeps exactly the k smallest-hash rows of the larger side,
