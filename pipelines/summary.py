@@ -77,7 +77,8 @@ def format_summary(summary: dict[str, Any], text_noun: str = "texts") -> str:
         f"  input      {summary['options']['input']}",
         f"  records    {books['records_read']:,} read = {books['accepted']:,} accepted + "
         f"{books['rejected']:,} rejected ({check})",
-        f"  rejected   {_listing(summary['rejected_by_reason'])}",
+        f"  rejected   {_listing(summary['rejected_by_reason'])} "
+        f"(dead letters: {', '.join(rejected) or '-'})",
         f"  {text_noun:<10} {c.get('texts', 0):,}, of which "
         f"{c.get('texts_without_sentences', 0):,} kept no sentence",
         f"  sentences  {c.get('sentences', 0):,} kept; dropped by filter: "
@@ -93,7 +94,6 @@ def format_summary(summary: dict[str, Any], text_noun: str = "texts") -> str:
         f"{c.get('pairs_written', 0):,} written",
         f"  output     {len(pairs)} Parquet shard(s): {pairs[0] if pairs else '-'}"
         + (" ..." if len(pairs) > 1 else ""),
-        f"  dead       {', '.join(rejected) or '-'}",
         f"  summary    {summary['outputs']['summary']}",
     ]
     return "\n".join(lines)
