@@ -373,14 +373,14 @@ class Trainer:
 
 
 def make_loader(args: argparse.Namespace, shards: list[Path], tokenizer: Tokenizer,
-                teacher_tokenizer: Tokenizer | None) -> PairLoader:
+                teacher_tokenizer: Tokenizer | None, device: torch.device) -> PairLoader:
     """The batch stream: noised [CLS] a [SEP] b [SEP] rows, cycling over the shards forever."""
     collate = PairCollator(tokenizer, args.maxlen, BartNoise(tokenizer, row_prob=args.noise_prob))
     if teacher_tokenizer is not None:
         collate = TeacherCollator(collate, teacher_tokenizer, args.maxlen)
     stream = PairStream([str(p) for p in shards], args.batch_size, collate,
                         shuffle_buffer=args.shuffle_buffer, seed=args.seed)
-    return PairLoader(stream, num_workers=args.num_workers)
+    return PairLoader(stream, num_workers=args.num_workers, pin_memory=device.type == "cuda")
 
 
 def seed_everything(seed: int) -> None:
@@ -408,7 +408,7 @@ def main(argv: list[str] | None = None) -> Path:
     teacher, teacher_tokenizer = (None, None) if args.teacher is None else load_teacher(
         args.teacher, device)
     trainer = Trainer(model, args, device, precision, teacher)
-    loader = make_loader(args, shards, tokenizer, teacher_tokenizer)
+    loader = make_loader(args, shards, tokenizer, teacher_tokenizer, device)
     if resume_from is not None:
         state = load_trainer_state(resume_from)
         trainer.load_state_dict(state["trainer"])
@@ -420,7 +420,7 @@ def main(argv: list[str] | None = None) -> Path:
     (run_dir / "args.json").write_text(
         json.dumps({k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
                    indent=2) + "\n", encoding="utf-8")
-    print(f"training {sum(p.numel() for p in model.parameters()) / 1e6:.1f}M parameters on "
+    print(f"training {sum(p.numel() for p in model.parameters()) / 1e6:.2f}M parameters on "
           f"{device} ({precision}), stage {args.stage}, {len(shards)} shard(s), "
           f"from step {trainer.step} to {args.steps}", file=sys.stderr)
 

@@ -90,6 +90,22 @@ def test_stage1_end_to_end_loss_decreases_and_checkpoint_reloads(pairs_dir, voca
     assert all(torch.isfinite(p).all() for p in model.parameters())
 
 
+@pytest.mark.slow
+def test_bundled_samples_to_checkpoint(tmp_path):
+    """The README path: ``pipelines.build_all`` on the bundled samples, then 30 training steps."""
+    subprocess.run([sys.executable, "-m", "pipelines.build_all", "--output", str(tmp_path / "out")],
+                   cwd=REPO, check=True, capture_output=True)
+    run = tmp_path / "run"
+    final = main(["--data", str(tmp_path / "out" / "corpus"), "--output", str(run),
+                  "--config", "tiny", "--steps", "30", "--batch_size", "16", "--lr", "1e-3",
+                  "--num_workers", "0", "--no_progress"])
+    records = read_metrics(run)
+    assert len(records) == 30
+    assert sum(r["loss"] for r in records[-5:]) < sum(r["loss"] for r in records[:5])
+    assert RoFormerSim.from_pretrained(final).config.vocab_size == len(
+        (final / "vocab.txt").read_text(encoding="utf-8").splitlines())
+
+
 def test_resume_after_sigkill_reproduces_uninterrupted_curve(pairs_dir, vocab, tmp_path):
     extra = ("--steps", 12, "--save_every", 3, "--grad_accum", 2, "--num_workers", 1)
     main(train_args(pairs_dir, vocab, tmp_path / "full", *extra))
