@@ -1,6 +1,10 @@
 """End-to-end runs of ``pipelines.doc_pairs`` on real documents; fan-out; a Dataflow build."""
 
 import json
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
 
 import pytest
 from apache_beam.options.pipeline_options import GoogleCloudOptions, SetupOptions
@@ -82,3 +86,15 @@ def test_pipeline_builds_with_dataflow_options_without_running(job):
     labels = [t.unique_name for t in pipeline.to_runner_api().components.transforms.values()]
     assert len(labels) == len(set(labels))
     assert any(label.endswith("FanOutBigGroups") for label in labels)
+
+
+def test_setup_file_sdist_ships_the_packages_and_bundled_samples(tmp_path):
+    """What Dataflow stages for ``--setup_file ./setup.py``: ``python setup.py sdist``."""
+    repo = Path(__file__).resolve().parents[1]
+    subprocess.run([sys.executable, "setup.py", "-q", "sdist", "--dist-dir", str(tmp_path)],
+                   cwd=repo, check=True, capture_output=True, timeout=120)
+    (archive,) = tmp_path.glob("simpairs-*.tar.gz")
+    names = {name.split("/", 1)[1] for name in tarfile.open(archive).getnames() if "/" in name}
+    assert {"pipelines/qa_pairs.py", "pipelines/doc_pairs.py", "pipelines/transforms.py",
+            "similarity/__init__.py", "model/__init__.py", "pipelines/data/qa_sample.jsonl",
+            "pipelines/data/docs_sample.jsonl", "pipelines/data/SOURCES.md"} <= names
