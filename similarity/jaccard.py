@@ -24,12 +24,13 @@ Because every variant is set Jaccard over its profile, one length bound serves a
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections import Counter
 from collections.abc import Callable, Iterable
 from itertools import chain
 from operator import add
 
-from similarity.text import _require_str, normalise
+from similarity.text import _SURROGATES, _require_str
 
 Profile = frozenset
 
@@ -40,9 +41,12 @@ _NOT_ALNUM = re.compile(r"[\W_]+")
 def content(text: str) -> str:
     """The letters and digits of ``normalise(text)``, case-folded: what every variant sees.
 
-    ``[\\W_]`` is exactly the complement of ``str.isalnum`` in Python's ``re``.
+    ``[\\W_]`` is exactly the complement of ``str.isalnum`` in Python's ``re``. The whitespace
+    and control-character steps of ``normalise`` touch no letter or digit, so only its first
+    two steps (drop lone surrogates, NFKC) are needed here.
     """
-    return _NOT_ALNUM.sub("", normalise(text).casefold())
+    text = unicodedata.normalize("NFKC", _SURROGATES.sub("", _require_str(text, "text")))
+    return _NOT_ALNUM.sub("", text.casefold())
 
 
 def _numbered(grams: Iterable[str]) -> Profile:
