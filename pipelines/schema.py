@@ -22,6 +22,7 @@ Dead letters (one JSON object per line in ``rejected-SSSSS-of-NNNNN.jsonl``)::
 from __future__ import annotations
 
 import json
+import re
 from typing import Any, NamedTuple
 
 import pyarrow as pa
@@ -47,10 +48,11 @@ SHARD_TEMPLATE = "-SSSSS-of-NNNNN"
 
 DEAD_LETTER_FIELDS = ("source", "line_no", "reason", "detail", "record", "record_bytes")
 RECORD_EXCERPT_CHARS = 1000
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 REASONS = {
     "too_large": "line longer than --max_record_bytes",
-    "invalid_utf8": "bytes are not valid UTF-8",
+    "invalid_utf8": "bytes are not valid UTF-8, or the id holds a lone surrogate (\\ud800)",
     "blank_line": "empty or whitespace-only line",
     "invalid_json": "not parseable as JSON",
     "not_object": "JSON value is not an object",
@@ -99,6 +101,20 @@ def dead_letter(
         "record": record[:RECORD_EXCERPT_CHARS],
         "record_bytes": size,
     }
+
+
+def encodable(group: Group) -> tuple[Group, int]:
+    """``group`` with lone surrogates (``\\ud800``-``\\udfff``, from JSON escapes) removed from
+    its texts, and how many texts had one; an id with one is rejected (``invalid_utf8``).
+
+    Such strings cannot be encoded as UTF-8 by Beam's coders or by Parquet. Removing them
+    changes no sentence: ``similarity.normalise`` drops them before anything else.
+    """
+    bad = _LONE_SURROGATE.search(group.group_id)
+    if bad:
+        raise Rejected("invalid_utf8", f"field 'id' has a lone surrogate at {bad.start()}")
+    texts = tuple(_LONE_SURROGATE.sub("", text) for text in group.texts)
+    return group._replace(texts=texts), sum(a != b for a, b in zip(texts, group.texts))
 
 
 def too_large_detail(size: int, limit: int) -> str:

@@ -20,7 +20,14 @@ from apache_beam.metrics import Metrics
 import similarity
 from pipelines.hashing import content_hash
 from pipelines.io import NAMESPACE, REJECTED, Progress
-from pipelines.schema import Group, Rejected, dead_letter, json_size, too_large_detail
+from pipelines.schema import (
+    Group,
+    Rejected,
+    dead_letter,
+    encodable,
+    json_size,
+    too_large_detail,
+)
 from similarity.text import TOO_LONG
 
 ACCEPTED = "accepted"
@@ -31,6 +38,7 @@ COUNTERS = {
     "rejected_<reason>": "records dead-lettered for that reason (schema.REASONS)",
     "texts": "answers/documents/texts in accepted records",
     "texts_without_sentences": "valid texts that kept no sentence after the filters",
+    "texts_with_lone_surrogates": "texts whose lone surrogates were removed (schema.encodable)",
     "sentences": "sentences kept by the filters",
     "sentences_dropped_<rule>": "sentences that filter rule removed (similarity.FILTER_RULES)",
     "duplicate_sentences": "repeats of a sentence inside one group, scored once",
@@ -64,7 +72,7 @@ class _ParseRecord(beam.DoFn):
         source, line_no, payload = element
         size = len(payload) if isinstance(payload, bytes) else json_size(payload)
         try:
-            group = self.to_group(self._decode(payload, size))
+            group, repaired = encodable(self.to_group(self._decode(payload, size)))
         except Rejected as rejected:
             counter(f"rejected_{rejected.reason}").inc()
             record = payload if isinstance(payload, bytes) else json.dumps(payload, default=str)
@@ -74,6 +82,7 @@ class _ParseRecord(beam.DoFn):
             )
             return
         counter("records_accepted").inc()
+        counter("texts_with_lone_surrogates").inc(repaired)
         yield group
 
     def _decode(self, payload: bytes | dict[str, Any], size: int) -> dict[str, Any]:

@@ -90,6 +90,7 @@ BROKEN_LINES = {
     b'{"id": "mixed", "answers": ["fine", 3]}': "wrong_type",
     b'{"id": "q-type", "question": 5, "answers": ["fine"]}': "wrong_type",
     b'{"id": "", "answers": ["fine"]}': "empty_id",
+    b'{"id": "lone\\ud800surrogate", "answers": ["fine"]}': "invalid_utf8",
     b'{"id": "empty", "answers": []}': "empty_list",
     b'{"id": "blank", "answers": ["", "   "]}': "no_text",
     b'{"id": "huge", "answers": ["' + "长".encode() * 400_000 + b'"]}': "too_large",
@@ -102,11 +103,13 @@ def test_broken_lines_are_dead_lettered_with_reasons_and_accounting_is_exact(
     _, records = real_slice(shared_data, tmp_path, 60)
     good = [json.dumps(r, ensure_ascii=False).encode() for r in records]
     no_sentence = b'{"id": "valid-but-empty", "answers": ["!!!", "\xe5\x93\x88"]}'
+    surrogate = b'{"id": "repaired", "answers": ["\xe4\xbb\x8a\\udc00\xe5\xa4\xa9", "x"]}'
     lines, expected = [], {}
     for k, (broken, reason) in enumerate(BROKEN_LINES.items()):
         lines += [good[k], broken]
         expected[len(lines)] = reason
-    lines += [*good[len(BROKEN_LINES):], no_sentence, good[0].replace(b"}", b"}\r", 1)]
+    lines += [*good[len(BROKEN_LINES):], no_sentence, surrogate,
+              good[0].replace(b"}", b"}\r", 1)]
     inputs = tmp_path / "in"
     inputs.mkdir()
     (inputs / "mixed.jsonl").write_bytes(b"\n".join(lines) + b"\n")
@@ -130,6 +133,7 @@ def test_broken_lines_are_dead_lettered_with_reasons_and_accounting_is_exact(
     assert books["accepted"] == len(lines) - len(BROKEN_LINES) + 1 and books["balanced"]
     assert summary["rejected_by_reason"]["invalid_json"] == 2
     assert summary["counters"]["texts_without_sentences"] >= 2
+    assert summary["counters"]["texts_with_lone_surrogates"] == 1
     assert read_pairs(str(tmp_path / "out")).num_rows > 0
 
 

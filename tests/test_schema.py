@@ -11,6 +11,7 @@ from pipelines.schema import (
     Rejected,
     dead_letter,
     doc_group,
+    encodable,
     json_size,
     qa_group,
 )
@@ -61,3 +62,11 @@ def test_dead_letter_keeps_a_bounded_excerpt_and_unknown_reasons_fail():
 
 def test_json_size_counts_utf8_bytes():
     assert json_size({"a": "长"}) == len('{"a":"长"}'.encode())
+
+
+def test_encodable_drops_lone_surrogates_from_texts_and_rejects_them_in_ids():
+    assert encodable(Group("g", ("今\ud800天", "好"))) == (Group("g", ("今天", "好")), 1)
+    assert encodable(Group("g", ("好",))) == (Group("g", ("好",)), 0)
+    with pytest.raises(Rejected) as caught:
+        encodable(Group("g\udfff", ("好",)))
+    assert caught.value.reason == "invalid_utf8"
