@@ -54,7 +54,7 @@ REASONS = {
     "too_large": "line longer than --max_record_bytes",
     "invalid_utf8": "bytes are not valid UTF-8, or the id holds a lone surrogate (\\ud800)",
     "blank_line": "empty or whitespace-only line",
-    "invalid_json": "not parseable as JSON",
+    "invalid_json": "not parseable as JSON (raw control characters inside strings are allowed)",
     "not_object": "JSON value is not an object",
     "missing_field": "a required field is absent or null",
     "wrong_type": "a field has the wrong type",

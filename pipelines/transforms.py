@@ -97,7 +97,7 @@ class _ParseRecord(beam.DoFn):
         except UnicodeDecodeError as err:
             raise Rejected("invalid_utf8", f"{err.reason} at byte {err.start}") from None
         try:
-            obj = json.loads(text)
+            obj = json.loads(text, strict=False)
         except json.JSONDecodeError as err:
             raise Rejected("invalid_json", str(err)) from None
         except RecursionError:

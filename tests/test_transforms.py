@@ -135,13 +135,15 @@ def test_parse_records_routes_bad_records_to_dead_letters_with_reasons():
         ("f.jsonl", 8, b'{"id": "d", "answers": ["x"], "pad": "' + b"y" * 200 + b'"}'),
         ("p.parquet", 9, {"id": "e", "answers": ["", " "]}),
         ("p.parquet", 10, {"id": "f", "answers": [BEIJING]}),
+        ("f.jsonl", 11, b'{"id": "tab", "answers": ["raw\ttab"]}'),
     ]
     with BeamTestPipeline(runner="FnApiRunner") as p:
         groups, rejected = p | "CreateRaw" >> beam.Create(raw) | "Parse" >> ParseRecords(
             qa_group, 200
         )
-        assert_that(groups, equal_to([qa_group(json.loads(good)), Group("f", (BEIJING,))]),
-                    label="CheckAccepted")
+        accepted = [qa_group(json.loads(good)), Group("f", (BEIJING,)),
+                    Group("tab", ("raw\ttab",))]
+        assert_that(groups, equal_to(accepted), label="CheckAccepted")
         reasons = rejected | "Reason" >> beam.Map(lambda d: (d["line_no"], d["reason"]))
         assert_that(reasons, equal_to([
             (2, "invalid_utf8"), (3, "invalid_json"), (4, "blank_line"), (5, "not_object"),
