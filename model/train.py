@@ -65,7 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The CLI; defaults follow the reference recipe (see README "Train" for the sources)."""
     p = argparse.ArgumentParser(prog="python -m model.train", description=__doc__.split("\n")[0])
     p.add_argument("--data", required=True, nargs="+",
-                   help="pair Parquet shards: globs and/or a build_corpus manifest.json")
+                   help="pair Parquet shards: globs, a corpus folder or its manifest.json")
     p.add_argument("--output", required=True, type=Path, help="run directory, e.g. runs/NAME")
     p.add_argument("--config", default="base",
                    help="model preset (tiny|small|base) or a config.json; ignored with --init")
@@ -113,11 +113,9 @@ def check_args(args: argparse.Namespace) -> None:
     """Reject inconsistent options before any work starts."""
     if args.batch_size < 2 or args.batch_size % 2:
         raise SystemExit(f"--batch_size must be even and ≥ 2 (a→b, b→a rows): {args.batch_size}")
-    if args.grad_accum < 1 or args.batch_size % (2 * args.grad_accum):
-        raise SystemExit(
-            f"--batch_size {args.batch_size} must split into --grad_accum {args.grad_accum} "
-            "micro-batches of an even number of rows"
-        )
+    if args.grad_accum < 1 or args.batch_size % args.grad_accum:
+        raise SystemExit(f"--batch_size {args.batch_size} must split into --grad_accum "
+                         f"{args.grad_accum} equal micro-batches")
     if args.stage == 2 and args.teacher is None:
         raise SystemExit("--stage 2 needs --teacher DIR (the frozen teacher checkpoint)")
     if args.stage == 1 and args.teacher is not None:
@@ -177,11 +175,12 @@ def build_optimizer(
     model: torch.nn.Module, args: argparse.Namespace, device: torch.device
 ) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LambdaLR]:
     """AdamW (decoupled decay on every weight, as bert4keras' ``extend_with_weight_decay`` with
-    an empty exclusion list; β = 0.9/0.999, ε = 1e-6 as bert4keras' Adam), fused on CUDA."""
+    an empty exclusion list; β = 0.9/0.999, ε = 1e-6 as bert4keras' Adam), as the fused
+    kernel (CPU and CUDA): one pass over all parameters instead of a loop of small ops."""
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(
         params, lr=args.lr, betas=(0.9, 0.999), eps=args.adam_eps,
-        weight_decay=args.weight_decay, fused=device.type == "cuda",
+        weight_decay=args.weight_decay, fused=device.type in ("cpu", "cuda"),
     )
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: lr_factor(s, args.warmup_steps, args.steps, args.schedule)

@@ -268,7 +268,7 @@ def test_manifest_is_accepted(pairs_dir, vocab, tmp_path):
 @pytest.mark.parametrize("extra, message", [
     (["--stage", "2"], "--teacher"),
     (["--batch_size", "7"], "--batch_size"),
-    (["--batch_size", "12", "--grad_accum", "4"], "--grad_accum"),
+    (["--batch_size", "12", "--grad_accum", "5"], "--grad_accum"),
     (["--precision", "fp16", "--device", "cpu"], "fp16"),
 ])
 def test_inconsistent_options_are_rejected(pairs_dir, vocab, tmp_path, extra, message):
