@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections import Counter
 from collections.abc import Callable, Iterable
 from itertools import chain
 from operator import add
@@ -51,12 +50,14 @@ def content(text: str) -> str:
 
 def _numbered(grams: Iterable[str]) -> Profile:
     """Multiset → set: the k-th occurrence of gram g becomes token g (k = 1) or ``g\\0k``."""
-    counts = Counter(grams)
-    tokens = set(counts)
-    for gram, count in counts.items():
-        if count > 1:
-            tokens.update([f"{gram}\0{k}" for k in range(2, count + 1)])
-    return frozenset(tokens)
+    counts: dict[str, int] = {}
+    repeats = []
+    for gram in grams:
+        k = counts.get(gram, 0) + 1
+        counts[gram] = k
+        if k > 1:
+            repeats.append(f"{gram}\0{k}")
+    return frozenset(counts).union(repeats)
 
 
 def _bigrams(chars: str) -> Iterable[str]:
