@@ -24,9 +24,10 @@ exactly ``score()`` of the two sentences; they differ only in which pairs they s
   shared token ranked before the current one lies in both prefixes, so it has been counted, and
   at most min(|x| - i - 1, |y| - j - 1) shared tokens can follow. The 1e-9 margin covers a
   ratio whose float value rounds up to ``low``. Output equals ``brute``.
-- ``lsh``: datasketch ``MinHash`` (seeded) + ``MinHashLSH`` with a threshold below ``low``
-  propose candidates; each is verified with the exact score, so there are no false positives,
-  only (rare) misses.
+- ``lsh``: MinHash signatures (``minhash_signatures``, equal to datasketch's seeded
+  ``MinHash``) banded with the bands × rows datasketch's ``MinHashLSH`` picks for a threshold
+  below ``low`` (``LSHConfig``) propose candidates; each is verified with the exact score, so
+  there are no false positives, only (rare) misses.
 """
 
 from __future__ import annotations

@@ -85,8 +85,7 @@ def _dot_ends_sentence(text: str, start: int, end: int) -> bool:
     word = _WORD_BEFORE_DOT.search(text, max(0, start - 8), start)
     if word is None:
         return True
-    last = word.group().rsplit(".", 1)[-1].lower()
-    return not (len(last) == 1 or last in _ABBREVIATIONS)
+    return not (len(word.group()) == 1 or word.group().lower() in _ABBREVIATIONS)
 
 
 def _sentence_spans(text: str) -> list[str]:
