@@ -2,6 +2,8 @@ import json
 import time
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from similarity import DEFAULT_FILTERS, FILTER_RULES, normalise, split_sentences, split_with_stats
 from similarity.text import LOW_CJK_RATIO, MOSTLY_SYMBOLS, TOO_LONG, TOO_SHORT
@@ -155,3 +157,19 @@ def test_filter_counts_account_for_every_sentence_on_real_docs(docs):
         for rule, count in dropped.items():
             total[rule] = total.get(rule, 0) + count
     assert set(total) <= set(FILTER_RULES) and sum(total.values()) > 0
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    text=st.text(alphabet="今天好a Z1.。!?;…,、:“”」)\n\t\u3000\u200b\ud800", max_size=120)
+    | st.lists(
+        st.sampled_from(["http://a.b/c?d=1", "3.14", "Mr.", "e.g.", "的的", "...", " "])
+    ).map("".join),
+    max_len=st.integers(1, 20),
+)
+def test_no_character_lost_and_no_piece_too_long_on_random_text(text, max_len):
+    sentences = split_sentences(text, max_len=max_len, filters=None)
+    assert "".join("".join(s.split()) for s in sentences) == "".join(normalise(text).split())
+    assert all(0 < len(s) <= max_len and s == s.strip() for s in sentences)
+    kept, dropped = split_with_stats(text, max_len=max_len)
+    assert len(kept) + sum(dropped.values()) == len(sentences)
