@@ -19,7 +19,9 @@ collated exactly as in training.
 
 Throughput is real (non-padding) tokens per second of the fastest of ``--rounds`` alternating
 rounds of ``--steps`` steps (after ``--warmup`` steps each): the fastest round is the one least
-disturbed by other load on the machine. Model FLOPs per step (the usual 6N rule,
+disturbed by other load on the machine. The process CPU time is printed beside wall time: with
+``--threads 1`` on a shared machine it is the steadier measure (it does not count time spent
+waiting for a core). Model FLOPs per step (the usual 6N rule,
 Kaplan et al. 2020 / PaLM appendix B, counted identically for both):
 ``6 · P_enc · B·L + 12 · layers · H · B·L² + 6 · (H·E + V·E) · N_tgt`` with P_enc the
 encoder + pooler matmul parameters, B·L padded positions, N_tgt the predicted segment-b tokens
@@ -145,15 +147,16 @@ def model_flops(cfg: RoFormerSimConfig, batch: dict[str, torch.Tensor]) -> float
             + 6 * (H * E + V * E) * targets.numel())
 
 
-def timed(step, batch, steps: int, device: torch.device) -> float:
+def timed(step, batch, steps: int, device: torch.device) -> tuple[float, float]:
+    """(wall seconds, CPU seconds of this process) for ``steps`` calls of ``step(batch)``."""
     if device.type == "cuda":
         torch.cuda.synchronize(device)
-    start = time.perf_counter()
+    wall, cpu = time.perf_counter(), time.process_time()
     for _ in range(steps):
         step(batch)
     if device.type == "cuda":
         torch.cuda.synchronize(device)
-    return time.perf_counter() - start
+    return time.perf_counter() - wall, time.process_time() - cpu
 
 
 def main(argv: list[str] | None = None) -> dict[str, float]:
@@ -203,16 +206,18 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     for _ in range(args.warmup):
         our_step.train_step(batch)
         hf_step.train_step(batch)
-    t_ours = t_hf = math.inf
+    best = {"ours": [math.inf, math.inf], "hf": [math.inf, math.inf]}
     for _ in range(args.rounds):
-        t_ours = min(t_ours, timed(our_step.train_step, batch, args.steps, device))
-        t_hf = min(t_hf, timed(hf_step.train_step, batch, args.steps, device))
+        for label, step in (("ours", our_step.train_step), ("hf", hf_step.train_step)):
+            best[label] = [min(old, new) for old, new in
+                           zip(best[label], timed(step, batch, args.steps, device))]
 
     n = args.steps
     tokens = int(batch["attention_mask"].sum())
     flops = model_flops(cfg, batch)
-    result = {"ours_tokens_per_s": tokens * n / t_ours, "hf_tokens_per_s": tokens * n / t_hf}
+    result = {f"{label}_tokens_per_s": tokens * n / best[label][0] for label in best}
     result["speedup"] = result["ours_tokens_per_s"] / result["hf_tokens_per_s"]
+    result["speedup_cpu_time"] = best["hf"][1] / best["ours"][1]
     B, L = batch["input_ids"].shape
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
     print(f"device {name} ({torch.get_num_threads()} threads), torch {torch.__version__}, "
@@ -223,12 +228,14 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
           f"transformers {hf_loss:.6f}")
     print(f"model FLOPs/step {flops / 1e9:.1f} G "
           "(6·P_enc·B·L + 12·layers·H·B·L² + 6·(H·E+V·E)·N_tgt)")
-    for label, seconds in (("ours", t_ours), ("transformers eager", t_hf)):
-        tflops = flops * n / seconds / 1e12
+    for label, title in (("ours", "ours"), ("hf", "transformers eager")):
+        wall, cpu = best[label]
+        tflops = flops * n / wall / 1e12
         mfu = f", MFU {100 * tflops / peak:.1f}%" if peak else ""
-        print(f"{label:>20}: {tokens * n / seconds:10.0f} tokens/s, "
-              f"{seconds / n * 1e3:8.1f} ms/step, {tflops:.3f} TFLOP/s{mfu}")
-    print(f"speedup ours / transformers: {result['speedup']:.2f}x")
+        print(f"{title:>20}: {tokens * n / wall:10.0f} tokens/s, {wall / n * 1e3:8.1f} ms/step "
+              f"(process CPU {cpu / n * 1e3:8.1f} ms/step), {tflops:.3f} TFLOP/s{mfu}")
+    print(f"speedup ours / transformers: {result['speedup']:.2f}x wall clock, "
+          f"{result['speedup_cpu_time']:.2f}x process CPU time")
     return result
 
 
