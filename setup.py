@@ -25,7 +25,7 @@ setup(
     install_requires=[
         "apache-beam>=2.77,<3",
         "jieba>=0.42",
-        "datasketch>=1.6",
+        "datasketch>=2.0",  # MinHash(scheme="affine32"), used by similarity.candidates
         "pyarrow>=14",
         "numpy>=1.24",
         "tqdm>=4.60",
