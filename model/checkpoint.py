@@ -27,6 +27,7 @@ import torch
 STATE_FILE = "trainer_state.pt"
 _CHECKPOINT_RE = re.compile(r"^checkpoint-(\d+)$")
 _TMP_PREFIX = ".tmp-"
+_OLD_PREFIX = ".tmp-old-"
 
 
 def rng_state() -> dict[str, Any]:
@@ -70,11 +71,19 @@ def latest_checkpoint(run_dir: Path) -> Path | None:
 
 
 def clean_temporaries(run_dir: Path) -> None:
-    """Remove half-written directories left by a run killed while saving."""
-    if run_dir.is_dir():
-        for child in run_dir.iterdir():
-            if child.name.startswith(_TMP_PREFIX) and child.is_dir():
-                shutil.rmtree(child)
+    """Remove half-written directories left by a run killed while saving; a complete directory
+    set aside for replacement whose successor never arrived is put back."""
+    if not run_dir.is_dir():
+        return
+    for child in sorted(run_dir.iterdir()):
+        if not (child.name.startswith(_TMP_PREFIX) and child.is_dir()):
+            continue
+        if child.name.startswith(_OLD_PREFIX):
+            original = run_dir / child.name[len(_OLD_PREFIX):].rsplit("-", 1)[0]
+            if not original.exists():
+                os.rename(child, original)
+                continue
+        shutil.rmtree(child)
 
 
 def write_atomically(target: Path, write: Callable[[Path], None]) -> Path:
@@ -91,7 +100,7 @@ def write_atomically(target: Path, write: Callable[[Path], None]) -> Path:
     _fsync_tree(tmp)
     old = None
     if target.exists():
-        old = target.parent / f"{_TMP_PREFIX}old-{target.name}-{os.getpid()}"
+        old = target.parent / f"{_OLD_PREFIX}{target.name}-{os.getpid()}"
         os.rename(target, old)
     os.rename(tmp, target)
     _fsync_dir(target.parent)

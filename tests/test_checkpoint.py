@@ -58,6 +58,16 @@ def test_incomplete_directory_is_not_a_checkpoint(tmp_path):
         load_trainer_state(tmp_path / "checkpoint-9")
 
 
+def test_directory_set_aside_is_restored_when_its_successor_is_missing(tmp_path):
+    """A kill between the two renames of a replacement leaves only the old copy: put it back."""
+    write_atomically(tmp_path / "final", write_weights(1))
+    (tmp_path / "final").rename(tmp_path / ".tmp-old-final-123")
+    (tmp_path / ".tmp-final-123").mkdir()
+    clean_temporaries(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["final"]
+    assert torch.load(tmp_path / "final" / "weights.pt")["w"].tolist() == [1.0, 1.0]
+
+
 def test_write_atomically_replaces_existing(tmp_path):
     target = tmp_path / "final"
     write_atomically(target, write_weights(1))
