@@ -20,7 +20,10 @@ segment-b tokens attend causally, so cached keys/values never change.
 Determinism: sample j of an input draws its uniforms u_{j,t} from a ``torch.Generator`` seeded with
 blake2b(seed, text), and picks the token by inverse CDF over the top-k/top-p filtered
 distribution. The output for an input therefore depends only on (model, text, settings, seed),
-not on the other inputs, the chunking or whether the cache is used.
+not on the other inputs, the chunking or whether the cache is used -- up to floating-point
+rounding: a row's logits can differ in the last bits with the batch shape, which flips a draw
+only when its uniform falls on a boundary of the kept distribution (the same call always returns
+the same output).
 """
 
 from __future__ import annotations
@@ -40,6 +43,8 @@ from tqdm import tqdm
 from model.encode import check_texts, encode, load_checkpoint, read_lines
 from model.roformer import RoFormerSim
 from model.tokenizer import Tokenizer
+
+CPU_MAX_ROWS = 256
 
 
 @dataclass(frozen=True)
@@ -93,10 +98,12 @@ def sample_next(
     top_k = top_k if top_k < vocab else 0
     threshold = None
     if top_p < 1:
-        desc = _sorted_descending(probs)[:, : top_k or vocab]  # (R, K)
-        cum = desc.cumsum(dim=-1)
-        count = ((cum - desc) < top_p * cum[:, -1:]).sum(dim=-1, keepdim=True)
-        threshold = desc.gather(1, count - 1)  # (R, 1)
+        # ascending order: the nucleus is the suffix whose preceding (smaller) mass exceeds
+        # (1 − top_p) of the kept mass; its first value is the threshold
+        asc = _sorted_ascending(probs)[:, vocab - (top_k or vocab):]  # (R, K)
+        cum = asc.cumsum(dim=-1)
+        first = torch.searchsorted(cum, (1 - top_p) * cum[:, -1:].contiguous(), right=True)
+        threshold = asc.gather(1, first.clamp(max=asc.shape[1] - 1))  # (R, 1)
     elif top_k:
         threshold = torch.topk(probs, top_k, dim=-1).values[:, -1:]
     if threshold is not None:
@@ -108,11 +115,11 @@ def sample_next(
     return torch.minimum(pick, last_kept).squeeze(1)
 
 
-def _sorted_descending(x: torch.Tensor) -> torch.Tensor:
-    """Row values sorted in descending order (numpy on CPU: values-only sorting is far faster)."""
+def _sorted_ascending(x: torch.Tensor) -> torch.Tensor:
+    """Row values sorted in ascending order (numpy on CPU: values-only sorting is far faster)."""
     if x.device.type == "cpu":
-        return torch.from_numpy(np.ascontiguousarray(np.sort(x.numpy(), axis=-1)[:, ::-1]))
-    return torch.sort(x, dim=-1, descending=True).values
+        return torch.from_numpy(np.sort(x.numpy(), axis=-1))
+    return torch.sort(x, dim=-1).values
 
 
 def _right_pad(seqs: Sequence[Sequence[int]], pad_id: int, device: torch.device):
@@ -219,11 +226,16 @@ def decode_uncached(model: RoFormerSim, batch: DecodeBatch, top_k: int, top_p: f
 
 def rows_per_chunk(model: RoFormerSim, seq_len: int, max_cache_mb: float) -> int:
     """Rows that fit ``max_cache_mb``: per row the cache holds 2 · layers · seq_len · hidden values
-    and each step 4 · vocab values of logits and sampling buffers (element size of the model)."""
+    and each step 4 · vocab values of logits and sampling buffers (element size of the model).
+
+    On CPU at most ``CPU_MAX_ROWS``: beyond that the rows × vocab sampling buffers fall out of the
+    caches and a sampling step costs more per row than in two smaller chunks.
+    """
     cfg = model.config
-    element = next(model.parameters()).element_size()
-    per_row = (2 * cfg.num_layers * seq_len * cfg.hidden_size + 4 * cfg.vocab_size) * element
-    return max(1, int(max_cache_mb * 2**20 // per_row))
+    parameter = next(model.parameters())
+    per_row = (2 * cfg.num_layers * seq_len * cfg.hidden_size + 4 * cfg.vocab_size)
+    rows = max(1, int(max_cache_mb * 2**20 // (per_row * parameter.element_size())))
+    return min(rows, CPU_MAX_ROWS) if parameter.device.type == "cpu" else rows
 
 
 def sample_candidates(
