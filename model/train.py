@@ -411,7 +411,10 @@ def main(argv: list[str] | None = None) -> Path:
     if resume_from is not None:
         state = load_trainer_state(resume_from)
         trainer.load_state_dict(state["trainer"])
-        loader.load_state_dict(state["data"])
+        try:
+            loader.load_state_dict(state["data"])
+        except ValueError as err:
+            raise SystemExit(f"--resume from {resume_from}: {err}") from err
         set_rng_state(state["rng"])
         truncate_metrics(run_dir, trainer.step)
     elif args.resume:

@@ -137,6 +137,9 @@ def test_resume_after_sigkill_reproduces_uninterrupted_curve(pairs_dir, vocab, t
 def test_resume_from_last_checkpoint_continues_exactly(pairs_dir, vocab, tmp_path):
     main(train_args(pairs_dir, vocab, tmp_path / "full", "--steps", 6))
     main(train_args(pairs_dir, vocab, tmp_path / "split", "--steps", 4, "--save_every", 2))
+    with pytest.raises(SystemExit, match="batch_size=8"):
+        main(train_args(pairs_dir, vocab, tmp_path / "split", "--steps", 6, "--resume",
+                        "--batch_size", 4))
     main(train_args(pairs_dir, vocab, tmp_path / "split", "--steps", 6, "--resume"))
     assert_curves_equal(losses(tmp_path / "split"), losses(tmp_path / "full"))
 
