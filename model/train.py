@@ -51,13 +51,14 @@ from model.checkpoint import (
 )
 from model.data import PairCollator, PairLoader, PairStream, open_shard, resolve_shards
 from model.gradcache import cached_backward
-from model.losses import contrastive_loss, distill_loss, seq2seq_targets
+from model.losses import am_softmax_loss, contrastive_loss, distill_loss, seq2seq_targets
 from model.noise import BartNoise
 from model.roformer import VOCAB_FILE, RoFormerSim, RoFormerSimConfig
 from model.tokenizer import Tokenizer
 from model.vocab import build_vocab, write_vocab
 
 PRESETS = ("tiny", "small", "base")
+SIM_LOSSES = {"contrastive": contrastive_loss, "am_softmax": am_softmax_loss}
 METRICS_FILE = "metrics.jsonl"
 
 
@@ -76,6 +77,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="size of a vocabulary built from --data (RoFormer-Sim char: 12000)")
     p.add_argument("--stage", type=int, choices=(1, 2), default=1)
     p.add_argument("--teacher", type=Path, help="stage 2: frozen teacher checkpoint directory")
+    p.add_argument("--sim_loss", choices=tuple(SIM_LOSSES), default="contrastive",
+                   help="stage 1 in-batch loss: the reference's softmax (scale 20) or AM-Softmax")
     p.add_argument("--distill_weight", type=float, default=100.0, help="stage 2 λ")
     p.add_argument("--steps", type=int, default=10000, help="optimizer steps in total")
     p.add_argument("--batch_size", type=int, default=96,
@@ -327,8 +330,7 @@ class Trainer:
                                      batch["attention_mask"])
         n_targets = max(1, targets.numel())
         if self.teacher is None:
-            def batch_loss(pooled):
-                return contrastive_loss(pooled)
+            batch_loss = SIM_LOSSES[self.args.sim_loss]
         else:
             teacher = self.teacher_vectors(batch)
 

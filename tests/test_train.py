@@ -214,9 +214,9 @@ def test_teacher_is_frozen_and_in_eval_mode(pairs_dir, vocab, tmp_path):
         assert torch.equal(tensor, before[name])
 
 
-def test_bf16_autocast_step_on_cpu(pairs_dir, vocab, tmp_path):
+def test_bf16_autocast_am_softmax_and_clipping_on_cpu(pairs_dir, vocab, tmp_path):
     main(train_args(pairs_dir, vocab, tmp_path / "bf16", "--steps", 2, "--precision", "bf16",
-                    "--max_grad_norm", 1.0))
+                    "--max_grad_norm", 1.0, "--sim_loss", "am_softmax"))
     records = read_metrics(tmp_path / "bf16")
     assert all(torch.isfinite(torch.tensor(r["loss"])) for r in records)
 
