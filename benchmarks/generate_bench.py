@@ -27,7 +27,7 @@ from pathlib import Path
 import torch
 
 from model.encode import load_checkpoint
-from model.generate import SamplingConfig, decode_uncached, sample_candidates
+from model.generate import SamplingConfig, decode_cached, decode_uncached, sample_candidates
 from model.roformer import RoFormerSim, RoFormerSimConfig
 from model.sts import read_sts
 from model.tokenizer import Tokenizer
@@ -45,6 +45,9 @@ def bench(name: str, model: RoFormerSim, tokenizer: Tokenizer, texts: list[str],
           args: argparse.Namespace) -> None:
     cfg = model.config
     sampling = SamplingConfig(n=args.n, top_p=args.top_p, max_len=args.max_len, seed=0)
+    warm_up = SamplingConfig(n=8, top_p=args.top_p, max_len=4)
+    for decoder in (decode_cached, decode_uncached):
+        sample_candidates(model, tokenizer, texts[:1], warm_up, decoder=decoder)
     ours, t_ours = timed(lambda: sample_candidates(model, tokenizer, texts, sampling))
     rates = []
     for decoder in (decode_uncached, partial(decode_uncached, all_logits=False)):
