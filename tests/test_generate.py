@@ -34,6 +34,7 @@ def test_greedy_with_cache_equals_without_token_for_token(loaded):
     last_only = partial(decode_uncached, all_logits=False)
     assert cached == sample_candidates(*loaded, TEXTS, config, decoder=last_only)
     assert [len(rows) for rows in cached] == [2, 2, 2]
+    assert loaded[1].encode(TEXTS[1])[0].count(loaded[1].mask_id) == 2  # [MASK] kept as a token
     assert all(len(ids) == 24 or ids[-1] == loaded[1].sep_id for rows in cached for ids in rows)
 
 
