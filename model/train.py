@@ -216,12 +216,12 @@ def truncate_metrics(run_dir: Path, step: int) -> None:
 
 
 def check_shards(data: list[str]) -> list[Path]:
-    """Resolve ``--data`` and check every shard's schema and row count before training starts."""
+    """Resolve ``--data`` and check every shard's schema, and that some shard has rows, before
+    training starts. Empty shards beside non-empty ones are fine (Beam writes them)."""
     try:
         paths = resolve_shards(data)
-        for path in paths:
-            if open_shard(path).metadata.num_rows == 0:
-                raise ValueError(f"shard {path}: no rows")
+        if sum(open_shard(path).metadata.num_rows for path in paths) == 0:
+            raise ValueError(f"no rows in any of the {len(paths)} shard(s): {paths[0]} ...")
     except (OSError, ValueError) as err:
         raise SystemExit(f"--data: {err}") from err
     return paths

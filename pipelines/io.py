@@ -203,6 +203,10 @@ class ReadRecords(beam.PTransform):
         return records.records | "FanOutRecords" >> beam.Reshuffle(), records.rejected
 
 
+ROWS_PER_GROUP = 1000
+"""Rows per Parquet row group of the pair shards (also the unit dealt to shards)."""
+
+
 def shard_prefix(output_dir: str, name: str) -> str:
     """``output_dir/name`` for local and remote (``gs://``) folders, without touching either."""
     return f"{output_dir.rstrip('/')}/{name}"
@@ -212,6 +216,9 @@ class WritePairs(beam.PTransform):
     """Pair rows (dicts with ``PAIR_SCHEMA`` columns) → ``DIR/pairs-SSSSS-of-NNNNN.parquet``.
 
     ``num_shards=0`` lets the runner choose. Shards may be empty (zero rows, schema intact).
+    Rows are converted to Arrow in batches of ``ROWS_PER_GROUP`` that become the files' row
+    groups and are dealt to the shards one batch at a time; with Beam's default buffer (64 MB
+    per table) a whole bundle, i.e. often the whole output, would land in one shard.
     """
 
     def __init__(self, output_dir: str, num_shards: int, codec: str = "zstd",
@@ -230,6 +237,8 @@ class WritePairs(beam.PTransform):
             file_name_suffix=".parquet",
             num_shards=self.num_shards,
             shard_name_template=SHARD_TEMPLATE,
+            row_group_buffer_size=1,
+            record_batch_size=ROWS_PER_GROUP,
         )
 
 

@@ -241,7 +241,7 @@ def test_bad_data_fails_before_training(pairs_dir, vocab, tmp_path, case, messag
         write_shard(data / "a.parquet", good)
         write_shard(data / "b.parquet", pa.table({"text_a": ["问题"], "text": ["答案"]}))
     elif case == "empty_shard":
-        write_shard(data / "a.parquet", good)
+        write_shard(data / "a.parquet", good.slice(0, 0))
         write_shard(data / "b.parquet", good.slice(0, 0))
     elif case == "bad_manifest":
         spec = str(data / "manifest.json")
@@ -253,6 +253,17 @@ def test_bad_data_fails_before_training(pairs_dir, vocab, tmp_path, case, messag
     assert message in str(err.value)
     assert "--data" in str(err.value)
     assert not (tmp_path / "run").exists()
+
+
+def test_empty_shards_beside_rows_are_accepted(pairs_dir, vocab, tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    good = pq.read_table(sorted(pairs_dir.glob("*.parquet"))[0])
+    write_shard(data / "a.parquet", good)
+    write_shard(data / "b.parquet", good.slice(0, 0))
+    argv = train_args(pairs_dir, vocab, tmp_path / "run", "--steps", 1)
+    argv[argv.index("--data") + 1] = str(data / "*.parquet")
+    assert (main(argv) / "config.json").is_file()
 
 
 def test_manifest_is_accepted(pairs_dir, vocab, tmp_path):
