@@ -45,6 +45,7 @@ from model.roformer import RoFormerSim
 from model.tokenizer import Tokenizer
 
 CPU_MAX_ROWS = 256
+_STRIDE = 16  # every 16th probability estimates the nucleus threshold's rank
 
 
 @dataclass(frozen=True)
@@ -98,21 +99,65 @@ def sample_next(
     top_k = top_k if top_k < vocab else 0
     threshold = None
     if top_p < 1:
-        # ascending order: the nucleus is the suffix whose preceding (smaller) mass exceeds
-        # (1 − top_p) of the kept mass; its first value is the threshold
-        asc = _sorted_ascending(probs)[:, vocab - (top_k or vocab):]  # (R, K)
-        cum = asc.cumsum(dim=-1)
-        first = torch.searchsorted(cum, (1 - top_p) * cum[:, -1:].contiguous(), right=True)
-        threshold = asc.gather(1, first.clamp(max=asc.shape[1] - 1))  # (R, 1)
+        threshold = _nucleus_threshold(probs, top_k, top_p)
     elif top_k:
         threshold = torch.topk(probs, top_k, dim=-1).values[:, -1:]
     if threshold is not None:
-        probs = probs.masked_fill(probs < threshold, 0.0)
-    cdf = probs.cumsum(dim=-1)  # (R, V)
+        _zero_below(probs, threshold)
+    cdf = probs.cumsum_(dim=-1)  # (R, V)
     total = cdf[:, -1:].contiguous()
     pick = torch.searchsorted(cdf, uniforms.to(cdf.dtype).unsqueeze(1) * total, right=True)
     last_kept = torch.searchsorted(cdf, total)  # where u · total rounds up to total
     return torch.minimum(pick, last_kept).squeeze(1)
+
+
+def _nucleus_threshold(probs: torch.Tensor, top_k: int, top_p: float) -> torch.Tensor:
+    """(R, 1) smallest kept probability: the nucleus is the suffix of the ascending order (among
+    the top ``top_k``, if > 0) whose preceding (smaller) mass exceeds (1 − top_p) of the kept
+    mass, and the threshold is its first value.
+
+    Without top-k on CPU only the small side is sorted: a sort of every ``_STRIDE``-th value
+    estimates how many of the smallest values hold that mass, ``np.partition`` gathers that many
+    (with a margin) and only they are sorted. Rows whose threshold is not among them (the
+    estimate fell short), and batches whose small side is most of the vocabulary (peaked
+    distributions), sort the whole row as before.
+    """
+    vocab = probs.shape[-1]
+    if top_k or probs.device.type != "cpu":
+        return _threshold_from_sorted(_sorted_ascending(probs)[:, vocab - (top_k or vocab):],
+                                      top_p)
+    values = probs.numpy()
+    target = (1 - top_p) * values.sum(axis=-1, keepdims=True)
+    sample = np.sort(values[:, ::_STRIDE], axis=-1)
+    below = (np.cumsum(sample, axis=-1) * (vocab / sample.shape[1]) <= target).sum(axis=-1)
+    size = int(below.max() * _STRIDE * 1.25) + 256
+    if size >= vocab // 2:
+        return _threshold_from_sorted(_sorted_ascending(probs), top_p)
+    smallest = np.sort(np.partition(values, size - 1, axis=-1)[:, :size], axis=-1)
+    cum = torch.from_numpy(smallest).cumsum(dim=-1)
+    first = torch.searchsorted(cum, torch.from_numpy(target), right=True)  # (R, 1)
+    threshold = torch.from_numpy(smallest).gather(1, first.clamp(max=size - 1))
+    short = (first == size).squeeze(1)
+    if short.any():
+        threshold[short] = _threshold_from_sorted(_sorted_ascending(probs[short]), top_p)
+    return threshold
+
+
+def _zero_below(probs: torch.Tensor, threshold: torch.Tensor) -> None:
+    """Set probabilities < threshold (R, 1) to 0 in place (no new (R, V) buffer; numpy's
+    putmask on CPU is faster than torch's masked_fill_)."""
+    if probs.device.type == "cpu":
+        np.putmask(probs.numpy(), probs.numpy() < threshold.numpy(), 0.0)
+    else:
+        probs.masked_fill_(probs < threshold, 0.0)
+
+
+def _threshold_from_sorted(asc: torch.Tensor, top_p: float) -> torch.Tensor:
+    """(R, 1) first value of the nucleus of rows sorted ascending (R, K): see
+    :func:`_nucleus_threshold`."""
+    cum = asc.cumsum(dim=-1)
+    first = torch.searchsorted(cum, (1 - top_p) * cum[:, -1:].contiguous(), right=True)
+    return asc.gather(1, first.clamp(max=asc.shape[1] - 1))
 
 
 def _sorted_ascending(x: torch.Tensor) -> torch.Tensor:

@@ -77,6 +77,21 @@ def test_sample_next_matches_a_sort_based_reference(top_k, top_p):
     assert got.tolist() == expected
 
 
+def test_sample_next_matches_the_reference_on_a_large_vocabulary():
+    """Near-uniform rows take the partial (small-side) sort; row 0 alone hides its small values
+    from the strided estimate, so its threshold falls beyond the partition: a full sort."""
+    generator = torch.Generator().manual_seed(1)
+    logits = torch.randn(24, 12000, generator=generator, dtype=torch.float64) * 0.5
+    logits[0] = logits[0] / 50 - 3  # no ties: the reference cuts ties by vocabulary order
+    logits[0, ::16] = 0.0
+    uniforms = torch.rand(24, generator=generator, dtype=torch.float64)
+    got = sample_next(logits.float(), uniforms, 0, 0.95)
+    probs = torch.softmax(logits.float(), dim=-1).double().numpy()
+    expected = [_reference_sample(p, u, 0, 0.95) for p, u in zip(probs, uniforms.numpy())]
+    assert got.tolist() == expected
+    assert sample_next(logits[:1].float(), uniforms[:1], 0, 0.95).tolist() == expected[:1]
+
+
 def test_sample_next_frequencies_follow_the_kept_distribution():
     logits = torch.log(torch.tensor([[0.5, 0.3, 0.15, 0.05]]))
     uniforms = (torch.arange(1000, dtype=torch.float64) + 0.5) / 1000
