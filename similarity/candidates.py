@@ -9,7 +9,7 @@ exactly ``score()`` of the two sentences; they differ only in which pairs they s
   in order of profile size, and a pair (y earlier, x current, |y| <= |x|) is scored only when
 
   1. the length bound holds: ``length_bound(|y|, |x|) >= low`` (see ``jaccard.length_bound``);
-     posting lists are in size order, so too-short entries are skipped once and for all;
+     (y earlier in size order means |y| <= |x|, so the bound is |y| / |x|);
   2. the *probe prefix* of x (its first |x| - floor(t·|x|) + 1 tokens) shares a token with the
      *index prefix* of y (its first |y| - floor(t'·|y|) + 1 tokens), t = low - 1e-9,
      t' = 2t / (1 + t);
@@ -23,7 +23,9 @@ exactly ``score()`` of the two sentences; they differ only in which pairs they s
   β = ceil(max(t·|x|, t'·|y|)), which the floors above never exceed. (3) is sound because every
   shared token ranked before the current one lies in both prefixes, so it has been counted, and
   at most min(|x| - i - 1, |y| - j - 1) shared tokens can follow. The 1e-9 margin covers a
-  ratio whose float value rounds up to ``low``. Output equals ``brute``.
+  ratio whose float value rounds up to ``low``. The surviving pairs' overlaps are then counted
+  exactly in NumPy (``_overlaps``) and only pairs with ``o / (|x| + |y| - o) >= low`` (the
+  same correctly rounded division as ``jaccard``) are scored. Output equals ``brute``.
 - ``lsh``: MinHash signatures (``minhash_signatures``, equal to datasketch's seeded
   ``MinHash``) banded with the bands × rows datasketch's ``MinHashLSH`` picks for a threshold
   below ``low`` (``LSHConfig``) propose candidates; each is verified with the exact score, so
@@ -32,7 +34,6 @@ exactly ``score()`` of the two sentences; they differ only in which pairs they s
 
 from __future__ import annotations
 
-import math
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -49,6 +50,7 @@ LSH_CUTOFF = 1000
 
 _PREFIX_MARGIN = 1e-9
 _TOKENS_PER_CHUNK = 16384
+_TABLE_CELLS = 1 << 24
 METHODS = ("auto", "brute", "exact", "lsh")
 
 
@@ -91,42 +93,89 @@ def _pairs_brute(profiles: list[Profile]) -> Iterator[tuple[int, int]]:
     return ((i, j) for i in range(n) for j in range(i + 1, n))
 
 
+def _overlaps(
+    x: np.ndarray,
+    y: np.ndarray,
+    sizes: np.ndarray,
+    owner: np.ndarray,
+    tokens: np.ndarray,
+    width: int,
+) -> np.ndarray:
+    """|x_k ∩ y_k| for pairs sorted by x: each token of y_k is looked up in a boolean
+    (sentence, token) table of a block of sentences holding x_k, at most _TABLE_CELLS cells.
+    ``owner``/``tokens``: sentence and token of every token occurrence, sentence by sentence.
+    """
+    pair = np.repeat(np.arange(len(y)), sizes[y])
+    first_token = np.cumsum(sizes) - sizes
+    ends = np.cumsum(sizes[y])
+    token = tokens[np.arange(len(pair)) + np.repeat(first_token[y] - ends + sizes[y], sizes[y])]
+    host = x[pair]
+    hit = np.empty(len(pair), dtype=bool)
+    block = max(1, _TABLE_CELLS // width)
+    for low in range(0, len(sizes), block):
+        high = min(low + block, len(sizes))
+        start, stop = np.searchsorted(host, [low, high])
+        if start == stop:
+            continue
+        table = np.zeros((high - low, width), dtype=bool)
+        occurrences = slice(first_token[low], first_token[high - 1] + sizes[high - 1])
+        table[owner[occurrences] - low, tokens[occurrences]] = True
+        hit[start:stop] = table[host[start:stop] - low, token[start:stop]]
+    return np.bincount(pair, weights=hit, minlength=len(y)).astype(np.int64)
+
+
 def _pairs_exact(profiles: list[Profile], low: float) -> Iterator[tuple[int, int]]:
-    """Pairs that pass the length, prefix and positional filters (module docstring)."""
-    sizes = [len(p) for p in profiles]
-    order = sorted(range(len(profiles)), key=sizes.__getitem__)
-    empty = [k for k in order if sizes[k] == 0]
+    """Pairs that pass the length, prefix and positional filters (module docstring).
+
+    Vectorised over the whole group: every (probe-prefix token of x, index-prefix token of y)
+    match with y earlier in size order and within the length bound is one row; a pair
+    survives when the positional filter passes at each of its matches, taken in rank order
+    (the k-th match, 0-based, has k shared tokens before it).
+    """
+    n = len(profiles)
+    sizes = np.fromiter(map(len, profiles), dtype=np.int64, count=n)
+    order = np.argsort(sizes, kind="stable")
+    empty = order[: np.count_nonzero(sizes == 0)].tolist()
     yield from ((i, j) for a, i in enumerate(empty) for j in empty[a + 1 :])
-    # token rank -> [first entry still long enough, sentence ids, positions of the token]
-    index: dict[int, list] = {}
+    step = np.empty(n, dtype=np.int64)  # position of each sentence in the visiting order
+    step[order] = np.arange(n)
+    total = int(sizes.sum())
+    tokens = np.fromiter(chain.from_iterable(profiles), dtype=np.int64, count=total)
+    owner = np.repeat(np.arange(n), sizes)
+    width = int(tokens.max(initial=0)) + 1
+    tokens = np.sort(owner * width + tokens) % width  # each sentence's tokens in rank order
+    first_token = np.cumsum(sizes) - sizes
+    position = np.arange(total) - np.repeat(first_token, sizes)
     t = low - _PREFIX_MARGIN
     t_index = 2 * t / (1 + t)
-    t_overlap = t / (1 + t)
-    for x in order[len(empty) :]:
-        size = sizes[x]
-        tokens = sorted(profiles[x])
-        overlap: dict[int, int] = {}  # y -> shared prefix tokens so far, or -1 once ruled out
-        for i, r in enumerate(tokens[: size - math.floor(t * size) + 1]):
-            entry = index.get(r)
-            if entry is None:
-                continue
-            start, ys, positions = entry
-            while start < len(ys) and length_bound(sizes[ys[start]], size) < low:
-                start += 1
-            entry[0] = start
-            for y, j in zip(ys[start:], positions[start:]):
-                found = overlap.get(y, 0)
-                if found < 0:
-                    continue
-                if found + min(size - i, sizes[y] - j) >= t_overlap * (size + sizes[y]):
-                    overlap[y] = found + 1
-                else:
-                    overlap[y] = -1
-        for j, r in enumerate(tokens[: size - math.floor(t_index * size) + 1]):
-            entry = index.setdefault(r, [0, [], []])
-            entry[1].append(x)
-            entry[2].append(j)
-        yield from ((y, x) for y, found in overlap.items() if found > 0)
+    probe = position < (sizes - np.floor(t * sizes).astype(np.int64) + 1)[owner]
+    index_size = sizes - np.floor(t_index * sizes).astype(np.int64) + 1
+    index = np.flatnonzero(position < index_size[owner])
+    index = index[np.argsort(tokens[index], kind="stable")]
+    index_tokens = tokens[index]
+    probe = np.flatnonzero(probe)
+    first = np.searchsorted(index_tokens, tokens[probe], side="left")
+    counts = np.searchsorted(index_tokens, tokens[probe], side="right") - first
+    rows = np.repeat(probe, counts)
+    offsets = np.cumsum(counts) - counts
+    matches = index[np.arange(len(rows)) - np.repeat(offsets - first, counts)]
+    x, y = owner[rows], owner[matches]
+    keep = (step[y] < step[x]) & (sizes[y] / sizes[x] >= low)
+    rows, matches, x, y = rows[keep], matches[keep], x[keep], y[keep]
+    code = x * n + y
+    if not len(code):
+        return
+    by_pair = np.argsort(code, kind="stable")  # rows are in (x, rank) order: ranks stay sorted
+    code, x, y = code[by_pair], x[by_pair], y[by_pair]
+    i, j = position[rows[by_pair]], position[matches[by_pair]]
+    starts = np.flatnonzero(np.r_[True, code[1:] != code[:-1]])
+    shared_before = np.arange(len(code)) - np.repeat(starts, np.diff(np.r_[starts, len(code)]))
+    bound = shared_before + np.minimum(sizes[x] - i, sizes[y] - j)
+    passes = bound >= t / (1 + t) * (sizes[x] + sizes[y])
+    x, y = np.divmod(code[starts[np.logical_and.reduceat(passes, starts)]], n)
+    overlap = _overlaps(x, y, sizes, owner, tokens, width)
+    admitted = overlap / (sizes[x] + sizes[y] - overlap) >= low  # = jaccard(x, y) >= low
+    yield from zip(y[admitted].tolist(), x[admitted].tolist())
 
 
 @lru_cache(maxsize=64)

@@ -151,3 +151,12 @@ def test_bad_method_and_variant():
         admitted_pairs(["a", "b"], 0.5, 0.9, method="fast")
     with pytest.raises(ValueError, match="variant"):
         admitted_pairs(["a", "b"], 0.5, 0.9, variant="cosine")
+
+
+def test_exact_overlaps_agree_across_table_blocks(big_group, monkeypatch):
+    group = big_group[:400]
+    low, high = SCHEMES["doc"].low, SCHEMES["doc"].high
+    whole = admitted_pairs(group, low, high, method="exact")
+    monkeypatch.setattr("similarity.candidates._TABLE_CELLS", 1)  # one sentence per block
+    assert admitted_pairs(group, low, high, method="exact") == whole
+    assert whole == admitted_pairs(group, low, high, method="brute")
