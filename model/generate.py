@@ -116,11 +116,12 @@ def _nucleus_threshold(probs: torch.Tensor, top_k: int, top_p: float) -> torch.T
     the top ``top_k``, if > 0) whose preceding (smaller) mass exceeds (1 − top_p) of the kept
     mass, and the threshold is its first value.
 
-    Without top-k on CPU only the small side is sorted: a sort of every ``_STRIDE``-th value
-    estimates how many of the smallest values hold that mass, ``np.partition`` gathers that many
-    (with a margin) and only they are sorted. Rows whose threshold is not among them (the
-    estimate fell short), and batches whose small side is most of the vocabulary (peaked
-    distributions), sort the whole row as before.
+    Without top-k on CPU only a window of ranks around the threshold is sorted: a sort of every
+    ``_STRIDE``-th value estimates the threshold's rank in each row, ``np.partition`` gathers the
+    ranks [lo, hi) that cover those estimates with a margin, and the threshold is searched in
+    their sorted values offset by the mass of the ranks below lo. Rows whose threshold falls
+    outside the window (the estimate missed), and batches whose window would span half the
+    vocabulary, sort whole rows as before.
     """
     vocab = probs.shape[-1]
     if top_k or probs.device.type != "cpu":
@@ -129,17 +130,25 @@ def _nucleus_threshold(probs: torch.Tensor, top_k: int, top_p: float) -> torch.T
     values = probs.numpy()
     target = (1 - top_p) * values.sum(axis=-1, keepdims=True)
     sample = np.sort(values[:, ::_STRIDE], axis=-1)
-    below = (np.cumsum(sample, axis=-1) * (vocab / sample.shape[1]) <= target).sum(axis=-1)
-    size = int(below.max() * _STRIDE * 1.25) + 256
-    if size >= vocab // 2:
+    scale = vocab / sample.shape[1]
+    rank = (np.cumsum(sample, axis=-1) * scale <= target).sum(axis=-1) * scale
+    lo = max(0, int(rank.min() * 0.8) - 256)
+    hi = min(vocab, int((rank.max() + scale) * 1.25) + 256)
+    if hi - lo >= vocab // 2:
         return _threshold_from_sorted(_sorted_ascending(probs), top_p)
-    smallest = np.sort(np.partition(values, size - 1, axis=-1)[:, :size], axis=-1)
-    cum = torch.from_numpy(smallest).cumsum(dim=-1)
+    parted = values.copy()  # one kth per call: numpy's multi-kth partition is far slower
+    if lo:
+        parted.partition(lo, axis=-1)
+    if hi < vocab:
+        parted[:, lo:].partition(hi - 1 - lo, axis=-1)
+    window = torch.from_numpy(np.sort(parted[:, lo:hi], axis=-1))
+    offset = torch.from_numpy(parted[:, :lo].sum(axis=-1, keepdims=True))
+    cum = window.cumsum(dim=-1).add_(offset)
     first = torch.searchsorted(cum, torch.from_numpy(target), right=True)  # (R, 1)
-    threshold = torch.from_numpy(smallest).gather(1, first.clamp(max=size - 1))
-    short = (first == size).squeeze(1)
-    if short.any():
-        threshold[short] = _threshold_from_sorted(_sorted_ascending(probs[short]), top_p)
+    threshold = window.gather(1, first.clamp(max=hi - lo - 1))
+    missed = ((first == hi - lo) | (offset > torch.from_numpy(target))).squeeze(1)
+    if missed.any():
+        threshold[missed] = _threshold_from_sorted(_sorted_ascending(probs[missed]), top_p)
     return threshold
 
 

@@ -78,10 +78,12 @@ def test_sample_next_matches_a_sort_based_reference(top_k, top_p):
 
 
 def test_sample_next_matches_the_reference_on_a_large_vocabulary():
-    """Near-uniform rows take the partial (small-side) sort; row 0 alone hides its small values
-    from the strided estimate, so its threshold falls beyond the partition: a full sort."""
+    """Near-uniform rows (and, alone, peaked ones) take the windowed partial sort; row 0 alone
+    hides its small values from the strided estimate, so its threshold falls beyond the window:
+    a full sort."""
     generator = torch.Generator().manual_seed(1)
     logits = torch.randn(24, 12000, generator=generator, dtype=torch.float64) * 0.5
+    peaked = torch.randn(8, 12000, generator=generator, dtype=torch.float64) * 3
     logits[0] = logits[0] / 50 - 3  # no ties: the reference cuts ties by vocabulary order
     logits[0, ::16] = 0.0
     uniforms = torch.rand(24, generator=generator, dtype=torch.float64)
@@ -90,6 +92,9 @@ def test_sample_next_matches_the_reference_on_a_large_vocabulary():
     expected = [_reference_sample(p, u, 0, 0.95) for p, u in zip(probs, uniforms.numpy())]
     assert got.tolist() == expected
     assert sample_next(logits[:1].float(), uniforms[:1], 0, 0.95).tolist() == expected[:1]
+    probs = torch.softmax(peaked.float(), dim=-1).double().numpy()
+    expected = [_reference_sample(p, u, 0, 0.95) for p, u in zip(probs, uniforms.numpy())]
+    assert sample_next(peaked.float(), uniforms[:8], 0, 0.95).tolist() == expected
 
 
 def test_sample_next_frequencies_follow_the_kept_distribution():
