@@ -160,3 +160,11 @@ def test_exact_overlaps_agree_across_table_blocks(big_group, monkeypatch):
     monkeypatch.setattr("similarity.candidates._TABLE_CELLS", 1)  # one sentence per block
     assert admitted_pairs(group, low, high, method="exact") == whole
     assert whole == admitted_pairs(group, low, high, method="brute")
+
+
+@pytest.mark.parametrize("method", ["exact", "lsh"])
+def test_empty_and_equal_profiles_pair_up(method):
+    group = ["", "!", "今天", "今天。", "x", "?"]
+    expected = [(0, 1, 1.0), (0, 5, 1.0), (1, 5, 1.0), (2, 3, 1.0)]
+    assert admitted_pairs(group, 0.5, 1.01, method="brute") == expected
+    assert admitted_pairs(group, 0.5, 1.01, method=method) == expected
