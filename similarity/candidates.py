@@ -73,17 +73,13 @@ class LSHConfig:
 Pair = tuple[int, int, float]
 
 
-def _relabel(profiles: list[Profile], by_frequency: bool = True) -> list[Profile]:
+def _relabel(profiles: list[Profile]) -> list[Profile]:
     """Replace each token by an int: its rank by (frequency in the group, token), rarest first,
-    the global order prefix filtering needs; or, with ``by_frequency=False``, by token alone
-    (cheaper, and all MinHash needs). A bijection on the group's tokens, so every Jaccard value
-    is unchanged, and int sets intersect about twice as fast as str sets.
+    the global order prefix filtering needs. A bijection on the group's tokens, so every
+    Jaccard value is unchanged, and int sets intersect about twice as fast as str sets.
     """
-    if by_frequency:
-        frequency = Counter(chain.from_iterable(profiles))
-        vocabulary = sorted(frequency, key=lambda t: (frequency[t], t))
-    else:
-        vocabulary = sorted(set().union(*profiles))
+    frequency = Counter(chain.from_iterable(profiles))
+    vocabulary = sorted(frequency, key=lambda t: (frequency[t], t))
     rank = {token: r for r, token in enumerate(vocabulary)}
     return [frozenset(map(rank.__getitem__, p)) for p in profiles]
 
@@ -207,14 +203,20 @@ def minhash_signatures(profiles: list[Profile], config: LSHConfig) -> np.ndarray
     over the tokens), but computed for the whole group in a few NumPy operations instead of
     one Python object per sentence. An empty profile keeps the all-2^32-1 empty signature.
     """
+    sizes = np.fromiter(map(len, profiles), dtype=np.int64, count=len(profiles))
+    tokens = np.fromiter(chain.from_iterable(profiles), dtype=np.uint32, count=int(sizes.sum()))
+    return _signatures(tokens, sizes, config)
+
+
+def _signatures(tokens: np.ndarray, sizes: np.ndarray, config: LSHConfig) -> np.ndarray:
+    """``minhash_signatures`` of the profiles whose uint32 tokens, sentence after sentence,
+    are ``tokens`` and whose sizes are ``sizes``."""
     from datasketch import MinHash
 
     a, b = MinHash(num_perm=config.num_perm, seed=config.seed, scheme="affine32").permutations
-    sizes = np.fromiter(map(len, profiles), dtype=np.int64, count=len(profiles))
-    tokens = np.fromiter(chain.from_iterable(profiles), dtype=np.uint32, count=int(sizes.sum()))
     mixed = _fmix32(tokens)[None, :]
     a, b = a[:, None], b[:, None]
-    signatures = np.full((len(profiles), config.num_perm), np.uint32(0xFFFFFFFF), np.uint32)
+    signatures = np.full((len(sizes), config.num_perm), np.uint32(0xFFFFFFFF), np.uint32)
     ends = np.cumsum(sizes)
     rows = np.flatnonzero(sizes)
     for chunk in np.array_split(rows, max(1, int(sizes.sum()) // _TOKENS_PER_CHUNK)):
@@ -228,7 +230,8 @@ def minhash_signatures(profiles: list[Profile], config: LSHConfig) -> np.ndarray
 
 
 def _pairs_lsh(profiles: list[Profile], low: float, config: LSHConfig) -> Iterator[tuple[int, int]]:
-    """Pairs that share at least one LSH band of their MinHash signatures.
+    """Pairs that share at least one LSH band of their MinHash signatures (of the profiles'
+    tokens numbered by their rank in the sorted vocabulary of the group).
 
     Bands × rows are what datasketch's ``MinHashLSH`` chooses for the threshold, but the
     bucketing runs in NumPy over the whole group and all bands at once (``MinHashLSH.insert``/
@@ -237,12 +240,16 @@ def _pairs_lsh(profiles: list[Profile], low: float, config: LSHConfig) -> Iterat
     """
     if len(profiles) < 2:
         return
-    signatures = minhash_signatures(profiles, config)
+    n = len(profiles)
+    sizes = np.fromiter(map(len, profiles), dtype=np.int64, count=n)
+    # Tokens as their rank in the sorted vocabulary, straight into one array.
+    rank = {token: r for r, token in enumerate(sorted(set().union(*profiles)))}
+    tokens = chain.from_iterable(profiles)
+    tokens = np.fromiter(map(rank.__getitem__, tokens), dtype=np.uint32, count=int(sizes.sum()))
+    signatures = _signatures(tokens, sizes, config)
     bands, rows = _bands(
         max(low - config.margin, config.min_threshold), config.num_perm, config.weights
     )
-    n = len(profiles)
-    sizes = np.fromiter(map(len, profiles), dtype=np.int64, count=n)
     # One row per (band, sentence); rows of a band padded to whole uint64 words.
     block = signatures[:, : bands * rows].reshape(n, bands, rows).transpose(1, 0, 2)
     words = -(-rows // 2)
@@ -299,7 +306,9 @@ def admitted_pairs(
         method = "lsh" if len(sentences) > lsh_cutoff else "exact"
     if low <= 0:
         method = "brute"
-    profiles = _relabel([profile(s, variant) for s in sentences], by_frequency=method != "lsh")
+    profiles = [profile(s, variant) for s in sentences]
+    if method != "lsh":  # LSH numbers tokens itself and verifies few pairs
+        profiles = _relabel(profiles)
     if method == "brute":
         candidates = _pairs_brute(profiles)
     elif method == "exact":
