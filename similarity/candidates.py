@@ -49,7 +49,7 @@ LSH_CUTOFF = 1000
 """``method="auto"`` uses the LSH path for groups with more sentences than this."""
 
 _PREFIX_MARGIN = 1e-9
-_TOKENS_PER_CHUNK = 16384
+_TOKENS_PER_CHUNK = 4096  # (num_perm, chunk) uint32 products stay in cache
 _TABLE_CELLS = 1 << 24
 METHODS = ("auto", "brute", "exact", "lsh")
 
