@@ -134,6 +134,7 @@ def _nucleus_threshold(probs: torch.Tensor, top_k: int, top_p: float) -> torch.T
     rank = (np.cumsum(sample, axis=-1) * scale <= target).sum(axis=-1) * scale
     lo = max(0, int(rank.min() * 0.8) - 256)
     hi = min(vocab, int((rank.max() + scale) * 1.25) + 256)
+    lo, hi = (0 if lo < vocab // 4 else lo), (vocab if hi > vocab * 3 // 4 else hi)  # 1 pass
     if hi - lo >= vocab // 2:
         return _threshold_from_sorted(_sorted_ascending(probs), top_p)
     parted = values.copy()  # one kth per call: numpy's multi-kth partition is far slower
