@@ -256,7 +256,12 @@ def _pairs_lsh(profiles: list[Profile], low: float, config: LSHConfig) -> Iterat
     padded = np.zeros((bands, n, 2 * words), dtype=np.uint32)
     padded[:, :, :rows] = block
     keys = padded.reshape(bands * n, 2 * words).view(np.uint64)
-    by_key = np.lexsort((*keys.T[::-1], np.repeat(np.arange(bands), n)))
+    # Rows sharing their first word (few) are then sorted by (band, all words).
+    by_first = np.argsort(keys[:, 0])
+    first_words = keys[by_first, 0]
+    repeated = np.r_[first_words[1:] == first_words[:-1], False]
+    by_key = by_first[repeated | np.r_[False, repeated[:-1]]]
+    by_key = by_key[np.lexsort((*keys[by_key].T[::-1], by_key // n))]
     keys = keys[by_key]
     new = np.r_[True, (keys[1:] != keys[:-1]).any(axis=1) | (np.diff(by_key // n) != 0)]
     starts = np.flatnonzero(new)
