@@ -235,8 +235,9 @@ def _pairs_lsh(profiles: list[Profile], low: float, config: LSHConfig) -> Iterat
 
     Bands × rows are what datasketch's ``MinHashLSH`` chooses for the threshold, but the
     bucketing runs in NumPy over the whole group and all bands at once (``MinHashLSH.insert``/
-    ``query`` cost about 0.5 ms per sentence in Python): one lexsort of the (band, rows) keys,
-    then every pair within each run of equal keys. Yields ``(i, j)``, i < j, in sorted order.
+    ``query`` cost about 0.5 ms per sentence in Python): the (band, rows) keys are sorted by
+    their first word, the rows sharing it by (band, all words), and every pair within each
+    run of equal keys is a candidate. Yields ``(i, j)``, i < j, in sorted order.
     """
     if len(profiles) < 2:
         return
