@@ -88,7 +88,6 @@ def format_summary(summary: dict[str, Any], text_noun: str = "texts") -> str:
         f"{c.get('pair_tasks', 0):,} tasks ({c.get('groups_fanned_out', 0):,} big groups fanned "
         f"out); variant {summary['variant']}, admit {low} <= score < {high}",
         f"  pairs      {c.get('pairs_admitted', 0):,} admitted, "
-        f"{c.get('same_text_pairs_dropped', 0):,} same-answer dropped, "
         f"{c.get('pairs_over_group_cap_dropped', 0):,} over the group cap dropped, "
         f"{c.get('duplicate_pairs_dropped', 0):,} duplicates dropped -> "
         f"{c.get('pairs_written', 0):,} written",

@@ -46,7 +46,6 @@ COUNTERS = {
     "pair_tasks": "scoring tasks (one per small group, one per block pair of a big group)",
     "candidate_pairs_scored": "sentence pairs whose similarity was computed",
     "pairs_admitted": "pairs with low <= score < high (QA: across answers)",
-    "same_text_pairs_dropped": "admitted by score but both sentences from one answer (QA)",
     "pairs_over_group_cap_dropped": "admitted pairs beyond --max_pairs_per_group in a group",
     "duplicate_pairs_dropped": "admitted pairs already emitted by another group",
     "pairs_written": "distinct pairs written",
@@ -222,11 +221,11 @@ def plan_tasks(group: SentenceGroup, config: ScoringConfig) -> Iterator[PairTask
     of blocks (b blocks → b(b+1)/2 tasks), so a huge group spreads over many workers.
 
     Every pair (i, j) is scored in exactly one task: the diagonal task of its block, or the
-    task of its two blocks, which keeps only pairs across them. A task holds at most
-    2 × ``fanout_block`` sentences (bounded memory); the price is that an off-diagonal task
-    also scores pairs inside each of its blocks and each sentence is profiled in b tasks,
-    about b times the work of the whole group in one task. The method is chosen by the size of
-    the whole group: ``lsh`` above ``lsh_cutoff``, else ``exact``.
+    task of its two blocks, which scores only pairs across them (``score_task``). A task
+    holds at most 2 × ``fanout_block`` sentences (bounded memory); the price is that each
+    sentence is profiled (and, on the LSH path, MinHashed) in b tasks instead of one. The
+    method is chosen by the size of the whole group: ``lsh`` above ``lsh_cutoff``, else
+    ``exact``.
     """
     n = len(group.sentences)
     if n < 2:
@@ -269,24 +268,31 @@ class _PlanTasks(beam.DoFn):
             yield beam.pvalue.TaggedOutput(FANOUT, task)
 
 
+def text_labels(owners: tuple[tuple[int, ...], ...]) -> list[int]:
+    """``admitted_pairs(parts=...)`` labels for the QA rule: the index of the one answer a
+    sentence came from, or a label of its own (negative) for a sentence found in several
+    answers, which may pair with any sentence."""
+    return [own[0] if len(own) == 1 else -1 - k for k, own in enumerate(owners)]
+
+
 def score_task(task: PairTask, config: ScoringConfig) -> Iterator[dict[str, Any]]:
-    """Admitted pairs of ``task`` as pair rows in canonical order (``text_a < text_b``)."""
-    sentences = task.left + (task.right or ())
+    """Admitted pairs of ``task`` as pair rows in canonical order (``text_a < text_b``).
+
+    Only the pairs the task owns are scored: all pairs of ``left`` (diagonal task) or only the
+    left × right pairs (block-pair task), and for the QA rule only pairs across answers
+    (``similarity.admitted_pairs``' ``right`` and ``parts``).
+    """
     owners = task.left_owners + (task.right_owners or ())
-    split = len(task.left) if task.right is not None else len(sentences)
     stats: dict[str, int] = {}
     pairs = similarity.admitted_pairs(
-        sentences, config.low, config.high, config.variant, task.method, stats=stats
+        task.left, config.low, config.high, config.variant, task.method, right=task.right,
+        parts=text_labels(owners) if config.cross_text_only else None, stats=stats,
     )
     counter("candidate_pairs_scored").inc(stats["pairs_scored"])
+    counter("pairs_admitted").inc(len(pairs))
+    partners = task.left if task.right is None else task.right
     for i, j, value in pairs:
-        if task.right is not None and not i < split <= j:
-            continue
-        if config.cross_text_only and len(owners[i]) == 1 and owners[i] == owners[j]:
-            counter("same_text_pairs_dropped").inc()
-            continue
-        counter("pairs_admitted").inc()
-        text_a, text_b = sorted((sentences[i], sentences[j]))
+        text_a, text_b = sorted((task.left[i], partners[j]))
         yield {
             "text_a": text_a,
             "text_b": text_b,

@@ -84,9 +84,28 @@ def _relabel(profiles: list[Profile]) -> list[Profile]:
     return [frozenset(map(rank.__getitem__, p)) for p in profiles]
 
 
-def _pairs_brute(profiles: list[Profile]) -> Iterator[tuple[int, int]]:
+Labels = np.ndarray | None
+"""(k, n) int array: a pair is a candidate only when its two sentences differ in every row."""
+
+
+def _separated(labels: Labels, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Mask of the pairs (x_k, y_k) whose labels differ in every row of ``labels``."""
+    if labels is None:
+        return np.ones(len(x), dtype=bool)
+    return (labels[:, x] != labels[:, y]).all(axis=0)
+
+
+def _pairs_brute(profiles: list[Profile], labels: Labels = None) -> Iterator[tuple[int, int]]:
     n = len(profiles)
-    return ((i, j) for i in range(n) for j in range(i + 1, n))
+    if labels is None:
+        return ((i, j) for i in range(n) for j in range(i + 1, n))
+    columns = [tuple(column) for column in labels.T.tolist()]
+    return (
+        (i, j)
+        for i in range(n)
+        for j in range(i + 1, n)
+        if all(a != b for a, b in zip(columns[i], columns[j]))
+    )
 
 
 def _ranges(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
@@ -124,8 +143,11 @@ def _overlaps(
     return np.bincount(pair, weights=hit, minlength=len(y)).astype(np.int64)
 
 
-def _pairs_exact(profiles: list[Profile], low: float) -> Iterator[tuple[int, int]]:
-    """Pairs that pass the length, prefix and positional filters (module docstring).
+def _pairs_exact(
+    profiles: list[Profile], low: float, labels: Labels = None
+) -> Iterator[tuple[int, int]]:
+    """Pairs that pass the length, prefix and positional filters (module docstring), among
+    the pairs ``labels`` allows.
 
     Vectorised over the whole group: every (probe-prefix token of x, index-prefix token of y)
     match with y earlier in size order and within the length bound is one row; a pair
@@ -135,8 +157,10 @@ def _pairs_exact(profiles: list[Profile], low: float) -> Iterator[tuple[int, int
     n = len(profiles)
     sizes = np.fromiter(map(len, profiles), dtype=np.int64, count=n)
     order = np.argsort(sizes, kind="stable")
-    empty = order[: np.count_nonzero(sizes == 0)].tolist()
-    yield from ((i, j) for a, i in enumerate(empty) for j in empty[a + 1 :])
+    empty = order[: np.count_nonzero(sizes == 0)]
+    first, second = (empty[k] for k in np.triu_indices(len(empty), 1))
+    keep = _separated(labels, first, second)
+    yield from zip(first[keep].tolist(), second[keep].tolist())
     step = np.empty(n, dtype=np.int64)  # position of each sentence in the visiting order
     step[order] = np.arange(n)
     total = int(sizes.sum())
@@ -159,7 +183,7 @@ def _pairs_exact(profiles: list[Profile], low: float) -> Iterator[tuple[int, int
     rows = np.repeat(probe, counts)
     matches = index[_ranges(first, counts)]
     x, y = owner[rows], owner[matches]
-    keep = (step[y] < step[x]) & (sizes[y] / sizes[x] >= low)
+    keep = (step[y] < step[x]) & (sizes[y] / sizes[x] >= low) & _separated(labels, x, y)
     rows, matches, x, y = rows[keep], matches[keep], x[keep], y[keep]
     code = x * n + y
     if not len(code):
@@ -229,9 +253,12 @@ def _signatures(tokens: np.ndarray, sizes: np.ndarray, config: LSHConfig) -> np.
     return signatures
 
 
-def _pairs_lsh(profiles: list[Profile], low: float, config: LSHConfig) -> Iterator[tuple[int, int]]:
+def _pairs_lsh(
+    profiles: list[Profile], low: float, config: LSHConfig, labels: Labels = None
+) -> Iterator[tuple[int, int]]:
     """Pairs that share at least one LSH band of their MinHash signatures (of the profiles'
-    tokens numbered by their rank in the sorted vocabulary of the group).
+    tokens numbered by their rank in the sorted vocabulary of the group), among the pairs
+    ``labels`` allows.
 
     Bands × rows are what datasketch's ``MinHashLSH`` chooses for the threshold, but the
     bucketing runs in NumPy over the whole group and all bands at once (``MinHashLSH.insert``/
@@ -275,8 +302,31 @@ def _pairs_lsh(profiles: list[Profile], low: float, config: LSHConfig) -> Iterat
     i, j = np.divmod(code, n)
     small, big = np.minimum(sizes[i], sizes[j]), np.maximum(sizes[i], sizes[j])
     bound = np.divide(small, big, out=np.ones(len(code)), where=big > 0)  # = length_bound
-    keep = bound >= low
+    keep = (bound >= low) & _separated(labels, i, j)
     yield from zip(i[keep].tolist(), j[keep].tolist())
+
+
+def _labels(
+    n_left: int, n_right: int | None, parts: Sequence[int] | None
+) -> Labels:
+    """The label rows of ``admitted_pairs``' ``right`` (side 0/1) and ``parts`` arguments."""
+    n = n_left + (n_right or 0)
+    rows = []
+    if n_right is not None:
+        rows.append(np.repeat([0, 1], [n_left, n_right]))
+    if parts is not None:
+        if isinstance(parts, str) or len(parts) != n:
+            raise ValueError(f"parts must hold one int per sentence ({n}), got {len(parts)}")
+        rows.append(np.asarray(parts, dtype=np.int64))
+    return np.stack(rows) if rows else None
+
+
+def _check_texts(sentences: Sequence[str], name: str) -> None:
+    if isinstance(sentences, str) or not isinstance(sentences, Sequence):
+        raise TypeError(f"{name} must be a list of str, got {type(sentences).__name__}")
+    bad = [k for k, s in enumerate(sentences) if not isinstance(s, str)]
+    if bad:
+        raise TypeError(f"{name} must be a list of str; {name}[{bad[0]}] is not")
 
 
 def admitted_pairs(
@@ -286,6 +336,8 @@ def admitted_pairs(
     variant: str = "default",
     method: str = "auto",
     *,
+    right: Sequence[str] | None = None,
+    parts: Sequence[int] | None = None,
     lsh_cutoff: int = LSH_CUTOFF,
     lsh_config: LSHConfig = LSHConfig(),
     stats: dict[str, int] | None = None,
@@ -295,39 +347,48 @@ def admitted_pairs(
     ``score`` equals ``score(sentences[i], sentences[j], variant)``; the list is sorted by
     ``(i, j)``. ``method``: ``"exact"`` (equals ``"brute"``), ``"lsh"`` (verified candidates,
     may miss a few pairs), ``"brute"`` (all pairs, the reference) or ``"auto"`` (``"lsh"``
-    when ``len(sentences) > lsh_cutoff``, else ``"exact"``). With ``low <= 0`` every pair can
-    qualify, so the filtered methods fall back to brute force. When ``stats`` is a dict,
-    ``stats["pairs_scored"]`` and ``stats["pairs_admitted"]`` are incremented (the dict can
-    be reused across groups to accumulate counts).
+    when there are more than ``lsh_cutoff`` sentences, else ``"exact"``). With ``low <= 0``
+    every pair can qualify, so the filtered methods fall back to brute force.
+
+    Restricting the pairs (they are never scored, not scored and dropped):
+
+    - ``right``: a second list; only pairs of one sentence of ``sentences`` (index i) and one
+      of ``right`` (index j, into ``right``) are considered: the cross pairs of two blocks.
+    - ``parts``: one int label per sentence (of ``sentences`` followed by ``right``); two
+      sentences with the same label are never paired, e.g. two sentences of one answer.
+
+    When ``stats`` is a dict, ``stats["pairs_scored"]`` and ``stats["pairs_admitted"]`` are
+    incremented (the dict can be reused across groups to accumulate counts).
     """
-    if isinstance(sentences, str) or not isinstance(sentences, Sequence):
-        raise TypeError(f"sentences must be a list of str, got {type(sentences).__name__}")
-    bad = [k for k, s in enumerate(sentences) if not isinstance(s, str)]
-    if bad:
-        raise TypeError(f"sentences must be a list of str; sentences[{bad[0]}] is not")
+    _check_texts(sentences, "sentences")
+    if right is not None:
+        _check_texts(right, "right")
     interval = Thresholds(low, high)
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    labels = _labels(len(sentences), None if right is None else len(right), parts)
+    texts = [*sentences, *(right or ())]
     if method == "auto":
-        method = "lsh" if len(sentences) > lsh_cutoff else "exact"
+        method = "lsh" if len(texts) > lsh_cutoff else "exact"
     if low <= 0:
         method = "brute"
-    profiles = [profile(s, variant) for s in sentences]
+    profiles = [profile(s, variant) for s in texts]
     if method != "lsh":  # LSH numbers tokens itself and verifies few pairs
         profiles = _relabel(profiles)
     if method == "brute":
-        candidates = _pairs_brute(profiles)
+        candidates = _pairs_brute(profiles, labels)
     elif method == "exact":
-        candidates = _pairs_exact(profiles, low)
+        candidates = _pairs_exact(profiles, low, labels)
     else:
-        candidates = _pairs_lsh(profiles, low, lsh_config)
+        candidates = _pairs_lsh(profiles, low, lsh_config, labels)
+    shift = len(sentences) if right is not None else 0
     scored = 0
     pairs = []
     for i, j in candidates:
         scored += 1
         value = jaccard(profiles[i], profiles[j])
         if interval.admits(value):
-            pairs.append((min(i, j), max(i, j), value))
+            pairs.append((min(i, j), max(i, j) - shift, value))
     pairs.sort()
     if stats is not None:
         stats["pairs_scored"] = stats.get("pairs_scored", 0) + scored

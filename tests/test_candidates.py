@@ -168,3 +168,97 @@ def test_empty_and_equal_profiles_pair_up(method):
     expected = [(0, 1, 1.0), (0, 5, 1.0), (1, 5, 1.0), (2, 3, 1.0)]
     assert admitted_pairs(group, 0.5, 1.01, method="brute") == expected
     assert admitted_pairs(group, 0.5, 1.01, method=method) == expected
+
+
+def _restricted_reference(left, right, parts, low, high, variant):
+    """All pairs allowed by ``right``/``parts``, scored one by one with ``score()``."""
+    texts = left + (right or [])
+    labels = parts if parts is not None else list(range(len(texts)))
+    split = len(left) if right is not None else len(texts)
+    expected = []
+    for i in range(len(texts)):
+        for j in range(i + 1, len(texts)):
+            if labels[i] == labels[j] or (right is not None and not i < split <= j):
+                continue
+            value = score(texts[i], texts[j], variant)
+            if low <= value < high:
+                expected.append((i, j - (split if right is not None else 0), value))
+    return sorted(expected)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    group=st.lists(
+        st.tuples(st.text(alphabet="今天气好不错的a1 ,", max_size=12), st.integers(0, 3)),
+        max_size=25,
+    ),
+    cut=st.integers(0, 25),
+    bipartite=st.booleans(),
+    use_parts=st.booleans(),
+    low=st.sampled_from([0.0, 0.1, 1 / 3, 0.5, 0.8]),
+    variant=st.sampled_from(list(VARIANTS)),
+)
+def test_right_and_parts_restrict_pairs_on_random_groups(
+    group, cut, bipartite, use_parts, low, variant
+):
+    texts, parts = [t for t, _ in group], [p for _, p in group]
+    left, right = (texts[:cut], texts[cut:]) if bipartite else (texts, None)
+    parts = parts if use_parts else None
+    expected = _restricted_reference(left, right, parts, low, low + 0.5, variant)
+    for method in ("brute", "exact"):
+        found = admitted_pairs(left, low, low + 0.5, variant, method, right=right, parts=parts)
+        assert found == expected
+    lsh = admitted_pairs(left, low, low + 0.5, variant, "lsh", right=right, parts=parts)
+    assert set(lsh) <= set(expected)
+
+
+@pytest.mark.parametrize("method", ["exact", "lsh"])
+def test_block_pairs_of_a_real_group_cover_the_whole_group(big_group, method):
+    """Two blocks scored apart (each alone, then across) give the pairs of the whole group."""
+    group = big_group[:1200]
+    low, high = SCHEMES["doc"].low, SCHEMES["doc"].high
+    whole = set(admitted_pairs(group, low, high, method="exact"))
+    a, b = group[:500], group[500:]
+    stats: dict[str, int] = {}
+    pieces = {*admitted_pairs(a, low, high, method=method, stats=stats),
+              *((i + 500, j + 500, v) for i, j, v in admitted_pairs(b, low, high, method=method)),
+              *((i, j + 500, v)
+                for i, j, v in admitted_pairs(a, low, high, method=method, right=b))}
+    if method == "exact":
+        assert pieces == whole
+    else:
+        assert len(pieces & whole) >= 0.95 * len(whole) and pieces <= whole
+    assert whole
+
+
+def test_parts_skip_pairs_of_one_answer_on_real_qa(shared_data):
+    low, high = SCHEMES["qa"].low, SCHEMES["qa"].high
+    with (shared_data / "qa" / "qa_sample.jsonl").open(encoding="utf-8") as handle:
+        records = [json.loads(line) for line in islice(handle, 300)]
+    kept = 0
+    for record in records:
+        sentences, parts = [], []
+        for k, answer in enumerate(record["answers"]):
+            split = split_sentences(answer)
+            sentences += split
+            parts += [k] * len(split)
+        stats: dict[str, int] = {}
+        found = admitted_pairs(sentences, low, high, method="exact", parts=parts, stats=stats)
+        assert found == _restricted_reference(sentences, None, parts, low, high, "default")
+        assert all(parts[i] != parts[j] for i, j, _ in found)
+        kept += len(found)
+    assert kept > 10
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"right": "一句话"}, TypeError, "right must be a list of str"),
+        ({"right": ["ok", 3]}, TypeError, r"right\[1\]"),
+        ({"parts": [0]}, ValueError, "one int per sentence"),
+        ({"right": ["c"], "parts": [0, 1]}, ValueError, r"one int per sentence \(3\)"),
+    ],
+)
+def test_bad_right_and_parts(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        admitted_pairs(["a", "b"], 0.5, 0.9, **kwargs)

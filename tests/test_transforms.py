@@ -115,6 +115,25 @@ def test_fan_out_blocks_give_exactly_the_unsplit_pairs(shared_data, block):
     assert whole and split == whole
 
 
+@pytest.mark.parametrize("block", [7, 40])
+def test_fan_out_of_a_qa_group_keeps_the_cross_answer_rule(shared_data, block):
+    lines = (shared_data / "qa" / "qa_sample.jsonl").read_text(encoding="utf-8").splitlines()
+    records = [json.loads(line) for line in lines]
+    record = max(records, key=lambda r: sum(map(len, r["answers"])))
+    group = split_group(qa_group(record), 64)
+    answer_of = dict(zip(group.sentences, group.owners, strict=True))
+
+    def rows(cfg):
+        return sorted((r["text_a"], r["text_b"], r["score"])
+                      for task in plan_tasks(group, cfg) for r in score_task(task, cfg))
+
+    whole = rows(config("qa", 0.2, 0.95))
+    assert len(list(plan_tasks(group, config("qa", 0.2, 0.95, block=block)))) > 1
+    assert whole and rows(config("qa", 0.2, 0.95, block=block)) == whole
+    assert all(set(answer_of[a]) != set(answer_of[b]) or len(answer_of[a]) > 1
+               for a, b, _ in whole)
+
+
 def test_lsh_method_above_cutoff_and_exact_below():
     group = split_group(Group("g", (BEIJING + SHANGHAI + LATER,)), 64)
     assert {t.method for t in plan_tasks(group, config(cutoff=2))} == {"lsh"}
