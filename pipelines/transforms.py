@@ -248,7 +248,10 @@ def plan_tasks(group: SentenceGroup, config: ScoringConfig) -> Iterator[PairTask
             )
 
 
-class _PlanTasks(beam.DoFn):
+class _SplitAndScore(beam.DoFn):
+    """Group → sentences → tasks; a group of one task is scored here (pair rows out), the
+    block-pair tasks of a fanned-out group go to ``FANOUT`` to be scored elsewhere."""
+
     def __init__(self, config: ScoringConfig):
         self.config = config
 
@@ -260,10 +263,11 @@ class _PlanTasks(beam.DoFn):
         sentence_group = split_group(group, self.config.max_len, self.config.split_texts)
         tasks = list(plan_tasks(sentence_group, self.config))
         counter("pair_tasks").inc(len(tasks))
-        if len(tasks) <= 1:
-            yield from tasks
+        if len(tasks) == 1:
+            yield from score_task(tasks[0], self.config)
             return
-        counter("groups_fanned_out").inc()
+        if tasks:
+            counter("groups_fanned_out").inc()
         for task in tasks:
             yield beam.pvalue.TaggedOutput(FANOUT, task)
 
@@ -305,9 +309,11 @@ def score_task(task: PairTask, config: ScoringConfig) -> Iterator[dict[str, Any]
 class GroupsToPairs(beam.PTransform):
     """Groups → admitted pair rows (before the global dedup).
 
-    Small groups are scored where they are; the block-pair tasks of big groups go through a
-    ``Reshuffle`` first so they spread over workers instead of queueing behind one element.
-    Memory per task is O(block) sentences plus the admitted pairs: never an n × n matrix.
+    Small groups are scored where they are split; the block-pair tasks of big groups go
+    through a ``Reshuffle`` first so they spread over workers instead of queueing behind one
+    element. Only pair rows are joined (``Flatten``), never tasks, so the sentences of small
+    groups are not serialised again. Memory per task is O(block) sentences plus the admitted
+    pairs: never an n × n matrix.
     """
 
     def __init__(self, config: ScoringConfig):
@@ -315,15 +321,15 @@ class GroupsToPairs(beam.PTransform):
         self.config = config
 
     def expand(self, groups):
-        tasks = groups | "SplitAndPlan" >> beam.ParDo(_PlanTasks(self.config)).with_outputs(
-            FANOUT, main="local"
+        local = groups | "SplitAndScore" >> beam.ParDo(_SplitAndScore(self.config)).with_outputs(
+            FANOUT, main="pairs"
         )
-        fanned = tasks[FANOUT] | "FanOutBigGroups" >> beam.Reshuffle()
-        pairs = (
-            (tasks["local"], fanned)
-            | "JoinTasks" >> beam.Flatten()
-            | "ScoreTasks" >> beam.FlatMap(score_task, self.config)
+        fanned = (
+            local[FANOUT]
+            | "FanOutBigGroups" >> beam.Reshuffle()
+            | "ScoreBlockPairs" >> beam.FlatMap(score_task, self.config)
         )
+        pairs = (local["pairs"], fanned) | "JoinPairs" >> beam.Flatten()
         if self.config.max_pairs_per_group:
             pairs |= "CapPairsPerGroup" >> CapPairsPerGroup(
                 self.config.max_pairs_per_group, self.config.seed
