@@ -46,6 +46,8 @@ from model.tokenizer import Tokenizer
 
 CPU_MAX_ROWS = 256
 _STRIDE = 16  # every 16th probability estimates the nucleus threshold's rank
+_CPU_SAMPLE_ROWS = 32  # rows sampled together on CPU, so that their buffers stay in cache
+_BLOCK = 64  # tokens per block of the CPU inverse CDF
 
 
 @dataclass(frozen=True)
@@ -93,88 +95,141 @@ def sample_next(
     as a probability threshold, so tokens tied with the last kept one are kept too. The chosen
     token is the first, in vocabulary order, whose cumulative kept mass exceeds u · (kept mass);
     vocabulary order makes the choice insensitive to how near-equal probabilities sort.
+
+    On CPU the threshold comes from a partial sort (:func:`_windowed_threshold`) and rows are
+    handled ``_CPU_SAMPLE_ROWS`` at a time, grouped by nucleus size, so that each group's
+    (rows, V) buffers stay in the processor cache; elsewhere from a full sort.
     """
     probs = torch.softmax(logits.float(), dim=-1)
-    vocab = probs.shape[-1]
-    top_k = top_k if top_k < vocab else 0
-    threshold = None
-    if top_p < 1:
-        threshold = _nucleus_threshold(probs, top_k, top_p)
-    elif top_k:
-        threshold = torch.topk(probs, top_k, dim=-1).values[:, -1:]
-    if threshold is not None:
-        _zero_below(probs, threshold)
-    cdf = probs.cumsum_(dim=-1)  # (R, V)
+    top_k = top_k if top_k < probs.shape[-1] else 0
+    if probs.device.type != "cpu":
+        return _sample_sorted(probs, uniforms.to(probs.device), top_k, top_p)
+    values, u = probs.numpy(), uniforms.numpy().astype(np.float64)
+    windowed = top_p < 1 and not top_k
+    if windowed:
+        target = (1 - top_p) * values.sum(axis=-1, keepdims=True).astype(np.float64)
+        rank = _rank_estimate(values, target)
+        order = np.argsort(rank, kind="stable")
+    else:
+        order = np.arange(len(values))
+    picks = np.empty(len(values), dtype=np.int64)
+    for start in range(0, len(order), _CPU_SAMPLE_ROWS):
+        rows = order[start:start + _CPU_SAMPLE_ROWS]
+        part = values[rows]
+        threshold = None
+        if windowed:
+            threshold = _windowed_threshold(part, target[rows], rank[rows], top_p)
+        elif top_k:
+            top = np.partition(part.view(np.int32), -top_k, axis=-1)[:, -top_k:]
+            asc = torch.from_numpy(np.sort(top, axis=-1).view(np.float32))
+            threshold = (_nucleus_cut(asc, top_p)[0] if top_p < 1 else asc[:, :1]).numpy()
+        if threshold is not None:
+            np.multiply(part, part >= threshold, out=part)
+        picks[rows] = _inverse_cdf_blocked(part, u[rows])
+    return torch.from_numpy(picks)
+
+
+def _sample_sorted(probs: torch.Tensor, uniforms: torch.Tensor, top_k: int,
+                   top_p: float) -> torch.Tensor:
+    """:func:`sample_next` from probabilities (R, V) by a full sort and a cumulative sum over the
+    vocabulary, in torch (the path off CPU). ``probs`` is overwritten."""
+    if top_p < 1 or top_k:
+        asc = torch.sort(probs, dim=-1).values[:, probs.shape[-1] - (top_k or probs.shape[-1]):]
+        threshold = _nucleus_cut(asc, top_p)[0] if top_p < 1 else asc[:, :1]
+        probs.masked_fill_(probs < threshold, 0.0)
+    cdf = probs.cumsum(dim=-1, dtype=torch.float64)
     total = cdf[:, -1:].contiguous()
     pick = torch.searchsorted(cdf, uniforms.to(cdf.dtype).unsqueeze(1) * total, right=True)
-    last_kept = torch.searchsorted(cdf, total)  # where u · total rounds up to total
-    return torch.minimum(pick, last_kept).squeeze(1)
+    return torch.minimum(pick, torch.searchsorted(cdf, total)).squeeze(1)
 
 
-def _nucleus_threshold(probs: torch.Tensor, top_k: int, top_p: float) -> torch.Tensor:
-    """(R, 1) smallest kept probability: the nucleus is the suffix of the ascending order (among
-    the top ``top_k``, if > 0) whose preceding (smaller) mass exceeds (1 − top_p) of the kept
-    mass, and the threshold is its first value.
+def _inverse_cdf_blocked(kept: np.ndarray, uniforms: np.ndarray) -> np.ndarray:
+    """(R,) first index, in vocabulary order, whose cumulative ``kept`` mass (R, V) exceeds
+    u · (kept mass) (a u · (kept mass) that rounds up to the whole mass takes the last kept
+    token), without a cumulative sum over the whole vocabulary: the cumulative masses of blocks
+    of ``_BLOCK`` tokens locate the block of the draw, and that block's own cumulative sum the
+    token (sums in float64)."""
+    rows, vocab = kept.shape
+    starts = np.arange(0, vocab, _BLOCK)
+    sums = np.add.reduceat(kept, starts, axis=1)  # (R, blocks)
+    cum = torch.from_numpy(sums).cumsum(dim=-1, dtype=torch.float64).numpy()
+    draw = uniforms * cum[:, -1]
+    last_block = len(starts) - 1 - np.argmax(sums[:, ::-1] > 0, axis=-1)
+    block = np.minimum((cum <= draw[:, None]).sum(axis=-1), last_block)
+    index = np.arange(rows)
+    before = np.where(block > 0, cum[index, block - 1], 0.0)
+    columns = block[:, None] * _BLOCK + np.arange(_BLOCK)  # (R, _BLOCK)
+    inner = np.where(columns < vocab, kept[index[:, None], np.minimum(columns, vocab - 1)], 0)
+    within = torch.from_numpy(inner).cumsum(dim=-1, dtype=torch.float64).numpy()
+    token = (within + before[:, None] <= draw[:, None]).sum(axis=-1)
+    return block * _BLOCK + np.minimum(token, _BLOCK - 1 - np.argmax(inner[:, ::-1] > 0, axis=-1))
 
-    Without top-k on CPU only a window of ranks around the threshold is sorted: a sort of every
-    ``_STRIDE``-th value estimates the threshold's rank in each row, ``np.partition`` gathers the
-    ranks [lo, hi) that cover those estimates with a margin, and the threshold is searched in
-    their sorted values offset by the mass of the ranks below lo. Rows whose threshold falls
-    outside the window (the estimate missed), and batches whose window would span half the
-    vocabulary, sort whole rows as before.
+
+def _rank_estimate(values: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """(R,) estimated rank, in ascending order, of each row's nucleus threshold: where the mass of
+    every ``_STRIDE``-th value, sorted and scaled by the stride, first exceeds ``target`` (R, 1)."""
+    sample = np.sort(values[:, ::_STRIDE].view(np.int32), axis=-1).view(np.float32)
+    scale = values.shape[1] / sample.shape[1]
+    cum = torch.from_numpy(sample).cumsum(dim=-1).numpy()
+    return (cum * scale <= target).sum(axis=-1) * scale
+
+
+def _windowed_threshold(values: np.ndarray, target: np.ndarray, rank: np.ndarray,
+                        top_p: float) -> np.ndarray:
+    """(R, 1) smallest kept probability of rows ``values`` (R, V): the nucleus is the suffix of the
+    ascending order whose preceding (smaller) mass exceeds ``target`` = (1 − top_p) · (row mass),
+    and the threshold is its first value.
+
+    Only the ranks [lo, hi) around the estimates ``rank`` (± 256 + a quarter of the distance to
+    the nearer end of the vocabulary) are sorted: ``np.partition`` gathers them, and the
+    threshold is searched in their sorted values offset by the mass of the ranks below lo. A
+    window within V/6 of an end extends to it (one partition instead of two); rows whose
+    threshold falls outside the window, and groups whose window would span half the vocabulary,
+    sort whole rows. Probabilities are non-negative, so they order like their int32 bit
+    patterns, which NumPy partitions and sorts faster than floats.
     """
-    vocab = probs.shape[-1]
-    if top_k or probs.device.type != "cpu":
-        return _threshold_from_sorted(_sorted_ascending(probs)[:, vocab - (top_k or vocab):],
-                                      top_p)
-    values = probs.numpy()
-    target = (1 - top_p) * values.sum(axis=-1, keepdims=True)
-    sample = np.sort(values[:, ::_STRIDE], axis=-1)
-    scale = vocab / sample.shape[1]
-    rank = (np.cumsum(sample, axis=-1) * scale <= target).sum(axis=-1) * scale
-    lo = max(0, int(rank.min() * 0.8) - 256)
-    hi = min(vocab, int((rank.max() + scale) * 1.25) + 256)
-    lo, hi = (0 if lo < vocab // 4 else lo), (vocab if hi > vocab * 3 // 4 else hi)  # 1 pass
+    vocab = values.shape[1]
+    bits = values.view(np.int32)
+    margin = 256 + np.minimum(rank, vocab - rank) // 4
+    lo, hi = int(max(0, (rank - margin).min())), int(min(vocab, (rank + margin).max() + 1))
+    lo, hi = (0 if lo < vocab // 6 else lo), (vocab if hi > vocab - vocab // 6 else hi)
     if hi - lo >= vocab // 2:
-        return _threshold_from_sorted(_sorted_ascending(probs), top_p)
-    parted = values.copy()  # one kth per call: numpy's multi-kth partition is far slower
+        lo, hi = 0, vocab
+    parted = bits.copy()
     if lo:
         parted.partition(lo, axis=-1)
     if hi < vocab:
         parted[:, lo:].partition(hi - 1 - lo, axis=-1)
-    window = torch.from_numpy(np.sort(parted[:, lo:hi], axis=-1))
-    offset = torch.from_numpy(parted[:, :lo].sum(axis=-1, keepdims=True))
-    cum = window.cumsum(dim=-1).add_(offset)
-    first = torch.searchsorted(cum, torch.from_numpy(target), right=True)  # (R, 1)
-    threshold = window.gather(1, first.clamp(max=hi - lo - 1))
-    missed = ((first == hi - lo) | (offset > torch.from_numpy(target))).squeeze(1)
+    parted[:, lo:hi].sort(axis=-1)
+    window = torch.from_numpy(parted[:, lo:hi].view(np.float32))
+    offset = parted[:, :lo].view(np.float32).sum(axis=-1, keepdims=True, dtype=np.float64)
+    threshold, missed = _nucleus_cut(window, top_p, torch.from_numpy(target),
+                                     torch.from_numpy(offset))
+    threshold, missed = threshold.numpy(), missed.numpy()
     if missed.any():
-        threshold[missed] = _threshold_from_sorted(_sorted_ascending(probs[missed]), top_p)
+        asc = np.sort(bits[missed], axis=-1).view(np.float32)
+        threshold[missed] = _nucleus_cut(torch.from_numpy(asc), top_p,
+                                         torch.from_numpy(target[missed]))[0].numpy()
     return threshold
 
 
-def _zero_below(probs: torch.Tensor, threshold: torch.Tensor) -> None:
-    """Set probabilities < threshold (R, 1) to 0 in place (no new (R, V) buffer; numpy's
-    putmask on CPU is faster than torch's masked_fill_)."""
-    if probs.device.type == "cpu":
-        np.putmask(probs.numpy(), probs.numpy() < threshold.numpy(), 0.0)
-    else:
-        probs.masked_fill_(probs < threshold, 0.0)
-
-
-def _threshold_from_sorted(asc: torch.Tensor, top_p: float) -> torch.Tensor:
-    """(R, 1) first value of the nucleus of rows sorted ascending (R, K): see
-    :func:`_nucleus_threshold`."""
-    cum = asc.cumsum(dim=-1)
-    first = torch.searchsorted(cum, (1 - top_p) * cum[:, -1:].contiguous(), right=True)
-    return asc.gather(1, first.clamp(max=asc.shape[1] - 1))
-
-
-def _sorted_ascending(x: torch.Tensor) -> torch.Tensor:
-    """Row values sorted in ascending order (numpy on CPU: values-only sorting is far faster)."""
-    if x.device.type == "cpu":
-        return torch.from_numpy(np.sort(x.numpy(), axis=-1))
-    return torch.sort(x, dim=-1).values
+def _nucleus_cut(asc: torch.Tensor, top_p: float, target: torch.Tensor | None = None,
+                 offset: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Threshold (R, 1) and missed (R,) for rows of values sorted ascending (R, W) (whole rows,
+    or a window of them above ranks of mass ``offset`` (R, 1)): the first value whose cumulative
+    mass exceeds ``target`` (R, 1), by default (1 − top_p) of the row's mass. ``missed`` marks
+    rows whose threshold lies outside the window (its value is then meaningless)."""
+    cum = asc.cumsum(dim=-1, dtype=torch.float64)
+    if offset is not None:
+        cum += offset
+    if target is None:
+        target = (1 - top_p) * cum[:, -1:]
+    first = (cum <= target).sum(dim=-1, keepdim=True)
+    threshold = asc.gather(1, first.clamp(max=asc.shape[1] - 1))
+    missed = first.squeeze(1) == asc.shape[1]
+    if offset is not None:
+        missed |= (offset > target).squeeze(1)
+    return threshold, missed
 
 
 def _right_pad(seqs: Sequence[Sequence[int]], pad_id: int, device: torch.device):

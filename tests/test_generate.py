@@ -13,6 +13,7 @@ from model.generate import (
     decode_uncached,
     generate,
     main,
+    _sample_sorted,
     sample_candidates,
     sample_next,
 )
@@ -66,15 +67,35 @@ def _reference_sample(probs, u, top_k, top_p):
     return int(np.searchsorted(cdf, u * cdf[-1], side="right"))
 
 
+def _sorted_path(logits, uniforms, top_k, top_p):
+    """The sampler's path off CPU (full sort in torch), run on CPU tensors."""
+    return _sample_sorted(torch.softmax(logits, dim=-1), uniforms, top_k, top_p)
+
+
+@pytest.mark.parametrize("sampler", [sample_next, _sorted_path])
 @pytest.mark.parametrize(("top_k", "top_p"), [(0, 1.0), (0, 0.9), (0, 0.3), (5, 1.0), (8, 0.6)])
-def test_sample_next_matches_a_sort_based_reference(top_k, top_p):
+def test_sample_next_matches_a_sort_based_reference(sampler, top_k, top_p):
     generator = torch.Generator().manual_seed(0)
     logits = torch.randn(64, 50, generator=generator, dtype=torch.float64) * 2
     uniforms = torch.rand(64, generator=generator, dtype=torch.float64)
-    got = sample_next(logits.float(), uniforms, top_k, top_p)
+    got = sampler(logits.float(), uniforms, top_k, top_p)
     probs = torch.softmax(logits.float(), dim=-1).double().numpy()
     expected = [_reference_sample(p, u, top_k, top_p) for p, u in zip(probs, uniforms.numpy())]
     assert got.tolist() == expected
+
+
+@pytest.mark.parametrize(("top_k", "top_p"), [(0, 0.95), (0, 0.5), (40, 0.9)])
+def test_sample_next_matches_the_reference_on_rows_of_every_sharpness(top_k, top_p):
+    """Rows from nearly flat to peaked over a 12,000-token vocabulary: the CPU path groups them
+    by nucleus size, each group with its own window of ranks."""
+    generator = torch.Generator().manual_seed(2)
+    temperature = torch.linspace(0.2, 8.0, 72, dtype=torch.float64)[:, None]
+    logits = (torch.randn(72, 12000, generator=generator, dtype=torch.float64) * temperature)
+    uniforms = torch.rand(72, generator=generator, dtype=torch.float64)
+    probs = torch.softmax(logits.float(), dim=-1).double().numpy()
+    expected = [_reference_sample(p, u, top_k, top_p) for p, u in zip(probs, uniforms.numpy())]
+    assert sample_next(logits.float(), uniforms, top_k, top_p).tolist() == expected
+    assert _sorted_path(logits.float(), uniforms, top_k, top_p).tolist() == expected
 
 
 def test_sample_next_matches_the_reference_on_a_large_vocabulary():
