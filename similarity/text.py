@@ -189,12 +189,12 @@ class Filters:
         """Name of the first rule ``sentence`` fails, or ``None`` when it passes."""
         if hard_cut and self.drop_hard_cut:
             return TOO_LONG
-        alnum = sum(ch.isalnum() for ch in sentence)
+        alnum = sum(map(str.isalnum, sentence))
         if alnum < self.min_chars:
             return TOO_SHORT
         visible = len(sentence) - sentence.count(" ")
-        letters = sum(ch.isalpha() for ch in sentence)
-        letters -= sum(sum(ch.isalpha() for ch in url) for url in _URL_ANYWHERE.findall(sentence))
+        letters = sum(map(str.isalpha, sentence))
+        letters -= sum(sum(map(str.isalpha, url)) for url in _URL_ANYWHERE.findall(sentence))
         if visible - letters > self.max_symbol_ratio * visible:
             return MOSTLY_SYMBOLS
         cjk = len(_CJK_CHAR.findall(sentence))
