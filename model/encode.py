@@ -5,6 +5,9 @@ Usage::
     python -m model.encode --checkpoint DIR --input sentences.txt --out vectors.npy \\
         [--pooling pooler] [--maxlen 64] [--batch_size 64] [--no_normalize]
 
+or from Python, ``Encoder.from_pretrained(DIR).encode(texts, batch_size=64, pooling="pooler",
+normalize=True)`` → numpy array (len(texts), hidden).
+
 Poolings (P1–P4 of the RoFormer-Sim evaluation, kexue.fm/archives/8454), with bidirectional
 attention and every token in segment 0:
 
@@ -23,6 +26,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -132,6 +136,38 @@ def encode(
     return out
 
 
+@dataclass(frozen=True)
+class Encoder:
+    """A loaded checkpoint that turns sentences into vectors::
+
+        encoder = Encoder.from_pretrained("runs/tiny/final")
+        vectors = encoder.encode(["你好", "您好"])  # (2, hidden) float32, unit rows
+
+    :meth:`encode` is :func:`encode` with the model and tokenizer bound.
+    """
+
+    model: RoFormerSim
+    tokenizer: Tokenizer
+
+    @classmethod
+    def from_pretrained(cls, checkpoint: str | Path, device: str = "cpu") -> Encoder:
+        """Load a ``save_pretrained`` directory (see :func:`load_checkpoint` for its errors)."""
+        return cls(*load_checkpoint(checkpoint, device))
+
+    def encode(
+        self,
+        texts: Sequence[str],
+        batch_size: int = 64,
+        pooling: str = "pooler",
+        normalize: bool = True,
+        maxlen: int = 64,
+        progress: bool = False,
+    ) -> np.ndarray:
+        """Vectors (len(texts), H) as float32, in the order of ``texts``: see :func:`encode`."""
+        return encode(self.model, self.tokenizer, texts, batch_size=batch_size, pooling=pooling,
+                      normalize=normalize, maxlen=maxlen, progress=progress)
+
+
 def read_lines(path: str | Path) -> list[str]:
     """Non-empty lines of a UTF-8 text file (one sentence a line); blank lines raise."""
     lines = Path(path).read_text(encoding="utf-8").splitlines()
@@ -158,10 +194,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
-    model, tokenizer = load_checkpoint(args.checkpoint, args.device)
-    texts = read_lines(args.input)
-    vectors = encode(model, tokenizer, texts, batch_size=args.batch_size, pooling=args.pooling,
-                     normalize=not args.no_normalize, maxlen=args.maxlen, progress=True)
+    encoder = Encoder.from_pretrained(args.checkpoint, args.device)
+    vectors = encoder.encode(read_lines(args.input), batch_size=args.batch_size,
+                             pooling=args.pooling, normalize=not args.no_normalize,
+                             maxlen=args.maxlen, progress=True)
     np.save(args.out, vectors)
     print(f"wrote {vectors.shape[0]} vectors of dimension {vectors.shape[1]} "
           f"({args.pooling}) to {args.out}", file=sys.stderr)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from model.encode import POOLINGS, encode, load_checkpoint, main
+from model.encode import POOLINGS, Encoder, encode, load_checkpoint, main
 
 TEXTS = ["广州和深圳哪个好？", "你好", "人和畜生的区别是什么？我想知道", "Hello 世界 2024"]
 
@@ -77,6 +77,26 @@ def test_missing_checkpoint_files_are_listed(tiny_checkpoint, tmp_path):
     (tmp_path / "config.json").write_bytes((tiny_checkpoint / "config.json").read_bytes())
     with pytest.raises(FileNotFoundError, match="lacks vocab.txt, model.safetensors or pytorch"):
         load_checkpoint(tmp_path)
+
+
+def test_encoder_object_equals_the_function(tiny_checkpoint, loaded):
+    encoder = Encoder.from_pretrained(tiny_checkpoint)
+    np.testing.assert_array_equal(encoder.encode(TEXTS), encode(*loaded, TEXTS))
+    got = encoder.encode(TEXTS, batch_size=2, pooling="first-last-avg", normalize=False, maxlen=8)
+    expected = encode(*loaded, TEXTS, batch_size=2, pooling="first-last-avg", normalize=False,
+                      maxlen=8)
+    assert got.dtype == np.float32 and got.shape == (len(TEXTS), 32)
+    np.testing.assert_array_equal(got, expected)
+    with pytest.raises(ValueError, match=r"texts\[0\] is empty"):
+        encoder.encode([""])
+
+
+def test_encoder_names_a_bad_checkpoint(tiny_checkpoint, tmp_path):
+    with pytest.raises(FileNotFoundError, match="absent is not a directory"):
+        Encoder.from_pretrained(tmp_path / "absent")
+    (tmp_path / "vocab.txt").write_bytes((tiny_checkpoint / "vocab.txt").read_bytes())
+    with pytest.raises(FileNotFoundError, match="lacks config.json, model.safetensors or"):
+        Encoder.from_pretrained(tmp_path)
 
 
 def test_cli_writes_vectors(tiny_checkpoint, loaded, tmp_path, capsys):
