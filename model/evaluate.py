@@ -15,7 +15,8 @@ For every pair file (``text1<TAB>text2<TAB>label``; the task is named after the 
 * retrieval top-1/5/10 accuracy among the sentences of the task's positive pairs
   (:func:`model.sts.retrieval_accuracy`), under the same whitening variants.
 
-A character-Jaccard row (``similarity.score``, no model) is printed beside the model as the floor.
+A character-Jaccard row (``similarity.score``, no model) is printed beside the model as the floor,
+in both tables: its retrieval ranks the same pool of sentences by that score.
 Sentences are truncated to ``--maxlen`` tokens, and to at least 128 for PAWSX (long, translated
 sentences), as in the reference evaluation. Scores are printed ×100; the JSON written to
 ``--out`` keeps them in [−1, 1] with the task names as keys.
@@ -26,7 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -37,6 +38,7 @@ from model.roformer import RoFormerSim
 from model.sts import (
     StsTask,
     pair_cosines,
+    ranked_retrieval,
     read_sts,
     retrieval_accuracy,
     spearman,
@@ -58,11 +60,47 @@ def task_maxlen(task: str, maxlen: int) -> int:
 
 
 def char_jaccard_row(task: StsTask) -> dict[str, float]:
-    """Spearman ρ of the labels against ``similarity.score`` (the default char-Jaccard variant)."""
+    """The no-model floor: Spearman ρ of the labels against ``similarity.score`` (the default
+    char-Jaccard variant) and, when the task has positive pairs, retrieval top-1/5/10 among the
+    same pool of sentences as the model, ranked by that score."""
     from similarity import score
 
     scores = np.array([score(a, b) for a, b in zip(task.text_a, task.text_b)])
-    return {"spearman": spearman(task.labels, scores)}
+    row = {"spearman": spearman(task.labels, scores)}
+    pool, groups = task.positive_groups()
+    if pool:
+        row.update(ranked_retrieval(char_jaccard_similarities(pool), groups))
+    return row
+
+
+def char_jaccard_similarities(sentences: Sequence[str]) -> Callable[[np.ndarray], np.ndarray]:
+    """``similarities(rows)``: (len(rows), n) ``similarity.score`` of ``sentences[rows]`` against
+    all ``sentences``, as a sparse product.
+
+    Each sentence's profile (the token set that ``score`` compares) is a 0/1 row of a sparse
+    matrix M over all tokens seen, so |A ∩ B| = (M Mᵀ)_ab and |A ∪ B| = |A| + |B| − |A ∩ B|;
+    J = |A ∩ B| / |A ∪ B| (1 when both profiles are empty) is the same correctly rounded
+    division of integers as ``score`` performs.
+    """
+    from scipy import sparse
+
+    from similarity import profile
+
+    profiles = [profile(s) for s in sentences]
+    tokens: dict[str, int] = {}
+    columns = [tokens.setdefault(token, len(tokens)) for p in profiles for token in p]
+    sizes = np.array([len(p) for p in profiles], dtype=np.float64)
+    indptr = np.concatenate([[0], np.cumsum(sizes, dtype=np.int64)])
+    matrix = sparse.csr_matrix((np.ones(len(columns)), columns, indptr),
+                               shape=(len(profiles), max(1, len(tokens))))
+    transposed = matrix.T.tocsr()
+
+    def similarities(rows: np.ndarray) -> np.ndarray:
+        inter = (matrix[rows] @ transposed).toarray()
+        union = sizes[rows][:, None] + sizes[None, :] - inter
+        return np.divide(inter, union, out=np.ones_like(inter), where=union > 0)
+
+    return similarities
 
 
 def evaluate_task(
@@ -119,17 +157,18 @@ def _table(title: str, header: list[str], rows: list[tuple[str, list[str]]]) -> 
 def format_tables(results: dict[str, dict], poolings: Sequence[str],
                   whitenings: Sequence[str]) -> str:
     """The Spearman table (one cell per task: raw/whitening/whitening-256) and the retrieval
-    table (one row per pooling and whitening, cells top-1/top-5/top-10), all ×100."""
+    table (the char-Jaccard row, then one row per pooling and whitening; cells
+    top-1/top-5/top-10), all ×100."""
     tasks = list(results)
     labels = [WHITENINGS[w][0] for w in whitenings]
     spearman_rows = [(BASELINE, [_cell([results[t][BASELINE]["spearman"]]) for t in tasks])]
     spearman_rows += [(p, [_cell([results[t][p][lab]["spearman"] for lab in labels])
                            for t in tasks]) for p in poolings]
-    retrieval_rows = [
-        (f"{p} {lab}", [_cell([results[t][p][lab].get(f"top{k}") for k in (1, 5, 10)])
-                        for t in tasks])
-        for p in poolings for lab in labels
-    ]
+    retrieval = [(BASELINE, [results[t][BASELINE] for t in tasks])]
+    retrieval += [(f"{p} {lab}", [results[t][p][lab] for t in tasks])
+                  for p in poolings for lab in labels]
+    retrieval_rows = [(name, [_cell([scores.get(f"top{k}") for k in (1, 5, 10)])
+                              for scores in row]) for name, row in retrieval]
     return "\n\n".join([
         _table(f"Spearman ×100 ({'/'.join(labels)})", tasks, spearman_rows),
         _table("Retrieval accuracy ×100 (top-1/top-5/top-10) among the positive pairs' sentences",

@@ -7,11 +7,13 @@ name up to the first dot: ``LCQMC.valid.data`` → ``LCQMC``. Metrics:
 * retrieval top-k accuracy (as in kexue.fm/archives/5743, the AM-Softmax post): the sentences of
   the positive pairs are joined into groups of equivalent sentences (union-find over the pairs);
   every sentence with a partner is a query against all other sentences of the pool, ranked by
-  cosine, and scores a hit at k when one of its partners is among the k most similar.
+  cosine (or any score, :func:`ranked_retrieval`), and scores a hit at k when one of its
+  partners is among the k most similar (ties in pool order).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -123,29 +125,48 @@ def pair_cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def retrieval_accuracy(
-    vectors: np.ndarray, groups: np.ndarray, ks: tuple[int, ...] = (1, 5, 10), chunk: int = 1024
+    vectors: np.ndarray, groups: np.ndarray, ks: tuple[int, ...] = (1, 5, 10), chunk: int = 512
 ) -> dict[str, float]:
     """Top-k accuracy of finding a same-group sentence among all others by cosine similarity.
 
-    ``vectors`` (n, d) and ``groups`` (n,) describe the pool; sentences alone in their group are
-    candidates but not queries. Returns ``{"top1": ..., "top5": ..., "top10": ...}`` in [0, 1].
-    Similarities are computed ``chunk`` queries at a time to bound memory at chunk × n floats.
+    ``vectors`` (n, d) and ``groups`` (n,) describe the pool; see :func:`ranked_retrieval`.
+    """
+    unit = normalize_rows(np.asarray(vectors, dtype=np.float32))
+    return ranked_retrieval(lambda rows: unit[rows] @ unit.T, groups, ks, chunk)
+
+
+def ranked_retrieval(
+    similarities: Callable[[np.ndarray], np.ndarray],
+    groups: np.ndarray,
+    ks: tuple[int, ...] = (1, 5, 10),
+    chunk: int = 512,
+) -> dict[str, float]:
+    """Top-k accuracy of finding a same-group sentence among all others of a pool of n.
+
+    ``similarities(rows)`` gives the (len(rows), n) float scores of the pool sentences ``rows``
+    against the whole pool (a new array: it is overwritten), ``groups`` (n,) the group of each
+    sentence; sentences alone in their group are
+    candidates but not queries. A query ranks the other n − 1 sentences by score, ties in pool
+    order, and hits at k when its first partner in that order is among the first k. Returns
+    ``{"top1": ..., "top5": ..., "top10": ...}`` in [0, 1]. Queries are scored ``chunk`` at a
+    time to bound memory at a few chunk × n arrays.
     """
     groups = np.asarray(groups)
-    unit = normalize_rows(np.asarray(vectors, dtype=np.float32))
     _, inverse, counts = np.unique(groups, return_inverse=True, return_counts=True)
     queries = np.flatnonzero(counts[inverse] > 1)
     if len(queries) == 0:
         raise ValueError("retrieval needs at least one group of two or more sentences")
-    depth = min(max(ks), len(groups) - 1)
+    pool = np.arange(len(groups))
     hits = np.zeros(len(ks))
     for start in range(0, len(queries), chunk):
         rows = queries[start:start + chunk]
-        sims = unit[rows] @ unit.T
-        sims[np.arange(len(rows)), rows] = -np.inf
-        top = np.argpartition(-sims, depth - 1, axis=1)[:, :depth]
-        order = np.argsort(-np.take_along_axis(sims, top, axis=1), axis=1, kind="stable")
-        top = np.take_along_axis(top, order, axis=1)
-        match = groups[top] == groups[rows][:, None]
-        hits += [match[:, :k].any(axis=1).sum() for k in ks]
+        sims = similarities(rows)
+        local = np.arange(len(rows))
+        sims[local, rows] = -np.inf
+        partner = groups[None, :] == groups[rows][:, None]
+        partner[local, rows] = False
+        best = np.where(partner, sims, -np.inf).max(axis=1, keepdims=True)  # best partner's score
+        first = np.argmax(partner & (sims == best), axis=1)[:, None]  # and its pool index
+        position = (sims > best).sum(axis=1) + ((sims == best) & (pool < first)).sum(axis=1)
+        hits += [(position < k).sum() for k in ks]
     return {f"top{k}": float(h / len(queries)) for k, h in zip(ks, hits)}

@@ -6,7 +6,14 @@ import numpy as np
 import pytest
 
 from model.encode import encode, load_checkpoint
-from model.evaluate import evaluate_task, format_tables, main, task_maxlen
+from model.evaluate import (
+    char_jaccard_row,
+    char_jaccard_similarities,
+    evaluate_task,
+    format_tables,
+    main,
+    task_maxlen,
+)
 from model.sts import StsTask, pair_cosines, read_sts, spearman
 from model.whitening import fit_whitening
 
@@ -23,7 +30,9 @@ def test_cli_on_the_shared_sts_files_writes_json_by_task(tiny_checkpoint, shared
     for name, task in results.items():
         assert task["pairs"] == 40
         assert task["maxlen"] == (128 if name == "PAWSX" else 64)
-        assert -1 <= task["char-jaccard"]["spearman"] <= 1
+        baseline = task["char-jaccard"]
+        assert -1 <= baseline["spearman"] <= 1
+        assert 0 <= baseline["top1"] <= baseline["top5"] <= baseline["top10"] <= 1
         assert list(task["pooler"]) == ["raw", "whitening", "whitening-256"]
         for scores in task["pooler"].values():
             assert -1 <= scores["spearman"] <= 1
@@ -31,7 +40,8 @@ def test_cli_on_the_shared_sts_files_writes_json_by_task(tiny_checkpoint, shared
     printed = capsys.readouterr().out
     assert printed.splitlines()[1].split() == ["ATEC", "BQ", "LCQMC", "PAWSX", "STS-B"]
     assert printed.splitlines()[2].startswith("char-jaccard")
-    assert "Retrieval accuracy" in printed
+    retrieval = printed.split("Retrieval accuracy")[1].splitlines()
+    assert retrieval[2].startswith("char-jaccard ") and retrieval[3].startswith("pooler raw ")
 
 
 def test_task_results_match_an_independent_computation(tiny_checkpoint, shared_data):
@@ -55,7 +65,8 @@ def test_task_without_positive_pairs_has_no_retrieval(tiny_checkpoint):
     result = evaluate_task(model, tokenizer, task, whitenings=["none"])
     assert set(result["pooler"]["raw"]) == {"spearman"}
     table = format_tables({"T": result}, ["pooler"], ["none"])
-    assert "pooler raw  -/-/-" in table
+    assert [line.split() for line in table.splitlines()[-2:]] == [
+        ["char-jaccard", "-/-/-"], ["pooler", "raw", "-/-/-"]]
 
 
 def test_pawsx_gets_a_longer_maxlen():
@@ -76,3 +87,34 @@ def test_bad_arguments_are_named(tiny_checkpoint, shared_data, tmp_path):
     bad.write_text("只有一列\n", encoding="utf-8")
     with pytest.raises(ValueError, match=r"X\.data:1: expected"):
         main(["--checkpoint", str(tiny_checkpoint), "--sts", str(bad)])
+
+
+def _brute_force_jaccard_topk(sentences, groups, k):
+    """Each sentence with a partner ranks all others by ``similarity.score`` (ties in pool
+    order) and hits when a partner is among the first k."""
+    from similarity import score
+
+    hits = queries = 0
+    for i, query in enumerate(sentences):
+        others = [j for j in range(len(sentences)) if j != i]
+        if not any(groups[j] == groups[i] for j in others):
+            continue
+        queries += 1
+        ranked = sorted(others, key=lambda j: -score(query, sentences[j]))
+        hits += any(groups[j] == groups[i] for j in ranked[:k])
+    return hits / queries
+
+
+def test_char_jaccard_baseline_matches_a_brute_force_computation(shared_data):
+    from similarity import score
+
+    task = read_sts(shared_data / "sts" / "BQ.valid.data", limit=200)
+    row = char_jaccard_row(task)
+    pool, groups = task.positive_groups()
+    for k in (1, 5, 10):
+        assert row[f"top{k}"] == pytest.approx(_brute_force_jaccard_topk(pool, groups, k))
+    assert 0 < row["top1"] < row["top5"] < row["top10"] < 1
+    texts = [*pool[:20], "！！", "？"]  # two sentences without letters or digits: J = 1
+    got = char_jaccard_similarities(texts)(np.array([0, 3, 20]))
+    expected = [[score(texts[i], t) for t in texts] for i in (0, 3, 20)]
+    assert got.tolist() == expected  # bit for bit

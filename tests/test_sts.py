@@ -6,6 +6,7 @@ import pytest
 from model.sts import (
     StsTask,
     pair_cosines,
+    ranked_retrieval,
     read_sts,
     retrieval_accuracy,
     spearman,
@@ -109,6 +110,16 @@ def test_retrieval_matches_brute_force_and_chunking():
         assert got[f"top{k}"] == pytest.approx(_brute_force_topk(vectors, groups, k))
     assert got == retrieval_accuracy(vectors, groups)
     assert 0 < got["top1"] <= got["top5"] <= got["top10"] <= 1
+
+
+def test_ranked_retrieval_breaks_ties_in_pool_order():
+    scores = np.array([[0, 2, 1, 1, 1], [2, 0, 1, 1, 1], [1, 1, 0, 3, 3],
+                       [1, 1, 3, 0, 3], [1, 1, 3, 3, 0]], dtype=float)
+    groups = np.array([0, 1, 0, 2, 1])
+    # query 0: order 1, 2 (partner) -> rank 2; query 2: 3, 4, 0 (partner) -> rank 3;
+    # query 1: 0, 2, 3, 4 (partner) -> rank 4; query 4: 2, 3, 0, 1 (partner) -> rank 4
+    got = ranked_retrieval(lambda rows: scores[rows].copy(), groups, ks=(1, 2, 3, 4), chunk=3)
+    assert got == {"top1": 0.0, "top2": 0.25, "top3": 0.5, "top4": 1.0}
 
 
 def test_retrieval_needs_a_group():
