@@ -154,18 +154,11 @@ class Encoder:
         """Load a ``save_pretrained`` directory (see :func:`load_checkpoint` for its errors)."""
         return cls(*load_checkpoint(checkpoint, device))
 
-    def encode(
-        self,
-        texts: Sequence[str],
-        batch_size: int = 64,
-        pooling: str = "pooler",
-        normalize: bool = True,
-        maxlen: int = 64,
-        progress: bool = False,
-    ) -> np.ndarray:
-        """Vectors (len(texts), H) as float32, in the order of ``texts``: see :func:`encode`."""
-        return encode(self.model, self.tokenizer, texts, batch_size=batch_size, pooling=pooling,
-                      normalize=normalize, maxlen=maxlen, progress=progress)
+    def encode(self, texts: Sequence[str], **options) -> np.ndarray:
+        """Vectors (len(texts), H) as float32, in the order of ``texts``: :func:`encode` with this
+        model and tokenizer, taking the same keyword options (``batch_size=64``,
+        ``pooling="pooler"``, ``normalize=True``, ``maxlen=64``, ``progress=False``)."""
+        return encode(self.model, self.tokenizer, texts, **options)
 
 
 def read_lines(path: str | Path) -> list[str]:
