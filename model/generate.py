@@ -33,7 +33,9 @@ import hashlib
 import json
 import sys
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -98,7 +100,9 @@ def sample_next(
 
     On CPU the threshold comes from a partial sort (:func:`_windowed_threshold`) and rows are
     handled ``_CPU_SAMPLE_ROWS`` at a time, grouped by nucleus size, so that each group's
-    (rows, V) buffers stay in the processor cache; elsewhere from a full sort.
+    (rows, V) buffers stay in the processor cache, the groups spread over
+    ``torch.get_num_threads()`` worker threads (each group's draws depend on its rows only);
+    elsewhere from a full sort.
     """
     probs = torch.softmax(logits.float(), dim=-1)
     top_k = top_k if top_k < probs.shape[-1] else 0
@@ -113,8 +117,8 @@ def sample_next(
     else:
         order = np.arange(len(values))
     picks = np.empty(len(values), dtype=np.int64)
-    for start in range(0, len(order), _CPU_SAMPLE_ROWS):
-        rows = order[start:start + _CPU_SAMPLE_ROWS]
+
+    def sample_group(rows: np.ndarray) -> None:
         part = values[rows]
         threshold = None
         if windowed:
@@ -126,7 +130,22 @@ def sample_next(
         if threshold is not None:
             np.multiply(part, part >= threshold, out=part)
         picks[rows] = _inverse_cdf_blocked(part, u[rows])
+
+    groups = [order[start:start + _CPU_SAMPLE_ROWS]
+              for start in range(0, len(order), _CPU_SAMPLE_ROWS)]
+    threads = min(torch.get_num_threads(), len(groups))
+    if threads > 1:
+        list(_thread_pool(threads).map(sample_group, groups))
+    else:
+        for rows in groups:
+            sample_group(rows)
     return torch.from_numpy(picks)
+
+
+@cache
+def _thread_pool(threads: int) -> ThreadPoolExecutor:
+    """Workers for :func:`sample_next`'s row groups (NumPy releases the GIL in their work)."""
+    return ThreadPoolExecutor(threads, thread_name_prefix="sample_next")
 
 
 def _sample_sorted(probs: torch.Tensor, uniforms: torch.Tensor, top_k: int,

@@ -10,10 +10,10 @@ import torch
 from model.encode import encode, load_checkpoint
 from model.generate import (
     SamplingConfig,
+    _sample_sorted,
     decode_uncached,
     generate,
     main,
-    _sample_sorted,
     sample_candidates,
     sample_next,
 )
@@ -96,6 +96,11 @@ def test_sample_next_matches_the_reference_on_rows_of_every_sharpness(top_k, top
     expected = [_reference_sample(p, u, top_k, top_p) for p, u in zip(probs, uniforms.numpy())]
     assert sample_next(logits.float(), uniforms, top_k, top_p).tolist() == expected
     assert _sorted_path(logits.float(), uniforms, top_k, top_p).tolist() == expected
+    torch.set_num_threads(2)  # row groups sampled by two worker threads
+    try:
+        assert sample_next(logits.float(), uniforms, top_k, top_p).tolist() == expected
+    finally:
+        torch.set_num_threads(1)
 
 
 def test_sample_next_matches_the_reference_on_a_large_vocabulary():
