@@ -38,7 +38,7 @@ from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from itertools import chain
+from itertools import chain, repeat
 
 import numpy as np
 
@@ -96,16 +96,12 @@ def _separated(labels: Labels, x: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 
 def _pairs_brute(profiles: list[Profile], labels: Labels = None) -> Iterator[tuple[int, int]]:
+    """Every pair (i, j), i < j, that ``labels`` allows, row by row."""
     n = len(profiles)
-    if labels is None:
-        return ((i, j) for i in range(n) for j in range(i + 1, n))
-    columns = [tuple(column) for column in labels.T.tolist()]
-    return (
-        (i, j)
-        for i in range(n)
-        for j in range(i + 1, n)
-        if all(a != b for a, b in zip(columns[i], columns[j]))
-    )
+    for i in range(n - 1):
+        partners = np.arange(i + 1, n)
+        partners = partners[_separated(labels, np.full(len(partners), i), partners)]
+        yield from zip(repeat(i), partners.tolist())
 
 
 def _ranges(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
