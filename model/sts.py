@@ -145,11 +145,10 @@ def ranked_retrieval(
 
     ``similarities(rows)`` gives the (len(rows), n) float scores of the pool sentences ``rows``
     against the whole pool (a new array: it is overwritten), ``groups`` (n,) the group of each
-    sentence; sentences alone in their group are
-    candidates but not queries. A query ranks the other n − 1 sentences by score, ties in pool
-    order, and hits at k when its first partner in that order is among the first k. Returns
-    ``{"top1": ..., "top5": ..., "top10": ...}`` in [0, 1]. Queries are scored ``chunk`` at a
-    time to bound memory at a few chunk × n arrays.
+    sentence; sentences alone in their group are candidates but not queries. A query ranks the
+    other n − 1 sentences by score, ties in pool order, and hits at k when its first partner in
+    that order is among the first k. Returns ``{"top1": ..., "top5": ..., "top10": ...}`` in
+    [0, 1]. Queries are scored ``chunk`` at a time to bound memory at a few chunk × n arrays.
     """
     groups = np.asarray(groups)
     _, inverse, counts = np.unique(groups, return_inverse=True, return_counts=True)
