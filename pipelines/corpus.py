@@ -27,13 +27,12 @@ Method (every choice is a seeded content hash, ``pipelines.hashing``; no RNG, no
    numbers of rows; all of one shard is held in memory when it is written.
 
 Outputs: ``train-SSSSS-of-NNNNN.parquet`` (+ ``valid-...``) with ``schema.PAIR_SCHEMA`` and
-``manifest.json`` (see ``manifest``).
+``_manifest.json`` (see ``manifest``).
 """
 
 from __future__ import annotations
 
 import hashlib
-import io
 import math
 from collections import Counter
 from collections.abc import Iterator
@@ -48,15 +47,15 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.transforms import combiners
 
 from pipelines.hashing import HASH_BITS, content_digest, content_hash, unit_hash
-from pipelines.io import shard_prefix, write_json
-from pipelines.schema import PAIR_COLUMNS, PAIR_SCHEMA, SHARD_TEMPLATE
+from pipelines.io import row_parts, shard_path, shard_prefix, write_json, write_parquet
+from pipelines.schema import PAIR_COLUMNS, PAIR_SCHEMA
 from pipelines.transforms import counter
 
 QUESTION, GENERAL = "question", "general"
 SIDES = (QUESTION, GENERAL)
 MODES = ("downsample", "cycle")
 TRAIN, VALID = "train", "valid"
-MANIFEST_FILE = "manifest.json"
+MANIFEST_FILE = "_manifest.json"
 MANIFEST_FORMAT = "simpairs.corpus/1"
 EDGE = "edge"
 EDGE_ROWS = 1024
@@ -79,12 +78,6 @@ def balance_targets(question_rows: int, general_rows: int, ratio: float, mode: s
     if reduce_question if mode == "downsample" else grow_question:
         return {QUESTION: round(ratio * general_rows), GENERAL: general_rows}
     return {QUESTION: question_rows, GENERAL: round(question_rows / ratio)}
-
-
-def row_parts(row: dict[str, Any]) -> tuple[str, ...]:
-    """The content of a pair row as strings (score by ``repr`` of its float value)."""
-    return (row["text_a"], row["text_b"], row["scheme"], row["group_id"],
-            repr(float(row["score"])))
 
 
 def bucket_bits(rows: int) -> int:
@@ -205,9 +198,7 @@ class Layout:
                                           if self.valid_fraction > 0 else {})}
 
     def path(self, split: str, shard: int) -> str:
-        name = SHARD_TEMPLATE.replace("SSSSS", f"{shard:05d}").replace(
-            "NNNNN", f"{self.shards()[split]:05d}")
-        return shard_prefix(self.output, f"{split}{name}.parquet")
+        return shard_path(self.output, split, shard, self.shards()[split])
 
     def place(self, copy_row: tuple[int, dict]):
         """``((split, shard), (order, parts, row))`` for one output row (step 4)."""
@@ -233,12 +224,8 @@ class _WriteShard(beam.DoFn):
         digest = hashlib.blake2b(digest_size=32)
         for _, parts, _ in ordered:
             digest.update(content_digest(0, *parts))
-        buffer = io.BytesIO()
-        table = pa.Table.from_pylist(rows, schema=PAIR_SCHEMA)
-        pq.write_table(table, buffer, compression=self.layout.codec)
         path = self.layout.path(split, shard)
-        with FileSystems.create(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
-            f.write(buffer.getvalue())
+        write_parquet(path, rows, PAIR_SCHEMA, self.layout.codec)
         counter(f"corpus_rows_written_{split}").inc(len(rows))
         yield {
             "file": path.rsplit("/", 1)[-1],
@@ -271,7 +258,7 @@ class ShuffleIntoShards(beam.PTransform):
 
 
 def manifest(static: dict[str, Any], shard_stats: list[dict[str, Any]]) -> dict[str, Any]:
-    """The ``manifest.json`` document: ``static`` (settings, inputs, targets, creation time)
+    """The ``_manifest.json`` document: ``static`` (settings, inputs, targets, creation time)
     plus what was written: ``shards`` (file, split, shard, rows, rows_per_scheme, blake2b of
     its rows in file order), ``total_rows``, ``rows_per_split``, ``rows_per_scheme`` and
     ``content_hash`` = blake2b-256 over the shards in file-name order of (file, blake2b)."""
@@ -300,7 +287,7 @@ def _write_manifest(shard_stats: list[dict[str, Any]], static: dict[str, Any], p
 
 
 class WriteManifest(beam.PTransform):
-    """Shard stats → ``DIR/manifest.json`` (one file, written after every shard)."""
+    """Shard stats → ``DIR/_manifest.json`` (one file, written after every shard)."""
 
     def __init__(self, output: str, static: dict[str, Any]):
         super().__init__()
