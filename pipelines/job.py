@@ -102,15 +102,15 @@ def build_pipeline(
 
 
 def configure_logging(options) -> None:
-    """Show log lines of ``--log_level`` and above (default WARNING: our summary and warnings
-    only; INFO adds progress lines, DEBUG Beam's own detail)."""
-    level = options.view_as(LogOptions).log_level
+    """Show our log lines of ``--log_level`` and above (default WARNING: the summary and
+    warnings only; INFO adds progress lines, DEBUG Beam's own detail too)."""
+    level = getattr(logging, options.view_as(LogOptions).log_level)
     root = logging.getLogger()
     if not root.handlers:
-        logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    root.setLevel(level)
-    for handler in root.handlers:
-        handler.setLevel(level)
+        logging.basicConfig(format="%(levelname)s %(name)s: %(message)s")
+    _LOG.setLevel(level)
+    if level < logging.INFO:
+        root.setLevel(level)
 
 
 def run_staged(output: str, patterns: list[str], what: str, run: Callable[[], T]) -> T:
