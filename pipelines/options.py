@@ -18,6 +18,7 @@ import apache_beam as beam
 from apache_beam.options.pipeline_options import (
     PipelineOptions,
     StandardOptions,
+    WorkerOptions,
     _BeamArgumentParser,
 )
 
@@ -31,6 +32,10 @@ DEFAULT_NUM_SHARDS = 4
 DEFAULT_FANOUT_BLOCK = 10_000
 LOCAL_RUNNERS = ("DirectRunner", "direct", "SwitchingDirectRunner")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+WORKER_FALSE_ALARMS = {"apache_beam.options.pipeline_options": "ERROR", "__main__": "ERROR"}
+"""Loggers of an SDK worker process held to ERROR: it imports none of our option classes, so
+Beam warns "Discarding unparseable args" about ours, and its ``sdk_worker_main`` (``__main__``
+there) warns of a missing ``semi_persistent_directory`` that local runs never have."""
 
 
 class IOOptions(PipelineOptions):
@@ -222,12 +227,19 @@ def make_pipeline(options: PipelineOptions) -> beam.Pipeline:
 
     Beam's ``DirectRunner`` first tries to download the Prism runner binary, which stalls or
     fails offline, then falls back to the FnApiRunner for batch pipelines like ours. We go
-    there directly, configured the way the DirectRunner configures it, so
-    ``--direct_num_workers`` and ``--direct_running_mode`` apply. Other runners are untouched.
+    there directly (for ``--runner=FnApiRunner`` too), configured the way the DirectRunner
+    configures it, so ``--direct_num_workers`` and ``--direct_running_mode`` apply and the
+    options reach the SDK worker processes, whose log level follows ``--log_level`` unless
+    ``--default_sdk_harness_log_level`` is given. Other runners are untouched.
     """
     runner = options.view_as(StandardOptions).runner
-    if runner is not None and runner not in LOCAL_RUNNERS:
+    if runner is not None and runner not in LOCAL_RUNNERS + ("FnApiRunner",):
         return beam.Pipeline(options=options)
+    worker = options.view_as(WorkerOptions)
+    if worker.default_sdk_harness_log_level is None:
+        worker.default_sdk_harness_log_level = options.view_as(LogOptions).log_level
+        worker.sdk_harness_log_level_overrides = {
+            **WORKER_FALSE_ALARMS, **(worker.sdk_harness_log_level_overrides or {})}
     from apache_beam.portability.api import beam_provision_api_pb2
     from apache_beam.runners.portability.fn_api_runner import fn_runner
     from apache_beam.runners.portability.portable_runner import JobServiceHandle

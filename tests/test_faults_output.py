@@ -14,6 +14,7 @@ import duckdb
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
+from apache_beam.options.pipeline_options import WorkerOptions
 from apache_beam.testing.test_pipeline import TestPipeline as BeamTestPipeline
 from matplotlib import font_manager
 from test_build_corpus import real_pair_rows, write_parts
@@ -21,7 +22,7 @@ from test_build_corpus import real_pair_rows, write_parts
 from pipelines import build_all, build_corpus, corpus, io, qa_pairs, report
 from pipelines.io import WritePairs, read_pairs
 from pipelines.job import configure_logging, main
-from pipelines.options import parse_options
+from pipelines.options import make_pipeline, parse_options
 from pipelines.schema import PAIR_SCHEMA
 
 REPO = Path(__file__).resolve().parents[1]
@@ -187,11 +188,28 @@ def test_commands_are_quiet_by_default():
     done = subprocess.run([sys.executable, "-m", "pipelines.qa_pairs", "--help"],
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0 and done.stderr == ""
-    configure_logging(parse_options([], "test"))
+    options = parse_options(["--runner=FnApiRunner"], "test")
+    configure_logging(options)
     assert not logging.getLogger("pipelines").isEnabledFor(logging.INFO)
+    worker = make_pipeline(options).options.view_as(WorkerOptions)  # SDK worker processes
+    assert worker.default_sdk_harness_log_level == "WARNING"
+    assert worker.sdk_harness_log_level_overrides["apache_beam.options.pipeline_options"] == "ERROR"
     configure_logging(parse_options(["--log_level=INFO"], "test"))
     assert logging.getLogger("pipelines").isEnabledFor(logging.INFO)
     configure_logging(parse_options([], "test"))
+
+
+@pytest.mark.slow
+def test_multi_process_runner_prints_no_worker_chatter(tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-m", "pipelines.doc_pairs", "--output", str(tmp_path / "doc"),
+         "--runner=FnApiRunner", "--direct_num_workers=2",
+         "--direct_running_mode=multi_processing"],
+        capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    # what is left: each worker's first line, logged before it has read any option
+    assert [line for line in done.stderr.splitlines()
+            if "Logging handler created" not in line and "apitools" not in line] == []
 
 
 # 16. Chinese renders in the report: a CJK font stack in the CSS, a CJK font in the figures.
