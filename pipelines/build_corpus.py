@@ -59,10 +59,11 @@ from pipelines.io import (
     matching_files,
     prepare_output,
     read_json,
+    run_staged,
     shard_prefix,
     staging_dir,
 )
-from pipelines.job import OptionError, configure_logging, main, run_staged
+from pipelines.job import OptionError, configure_logging, main
 from pipelines.options import (
     IOOptions,
     LogOptions,
@@ -295,7 +296,7 @@ def run(argv: Sequence[str] | None = None) -> PipelineResult:
     """Build the corpus, write shards and ``_manifest.json``, print a summary.
 
     The output folder is checked before any input is read, and the new corpus replaces the
-    earlier one only when the run succeeded (``job.run_staged``).
+    earlier one only when the run succeeded (``io.run_staged``).
     """
     options, settings = parse_settings(argv)
     configure_logging(options)

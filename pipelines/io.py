@@ -15,9 +15,9 @@ import logging
 import math
 import time
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, TypeVar
 
 import apache_beam as beam
 import pyarrow as pa
@@ -47,6 +47,7 @@ PROGRESS_SECONDS = 10.0
 _BOM = b"\xef\xbb\xbf"
 _EXCERPT_BYTES = 4000
 _LOG = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 def bundled_sample(name: str) -> str:
@@ -438,6 +439,21 @@ def discard_staging(output_dir: str) -> None:
         _remove_tree(staging_dir(output_dir))
     except (OSError, BeamIOError) as err:
         _LOG.warning("could not remove %s: %s", staging_dir(output_dir), err)
+
+
+def run_staged(output: str, patterns: list[str], what: str, run: Callable[[], T]) -> T:
+    """``run()`` (which writes into ``staging_dir(output)``), then replace the files of an
+    earlier run in ``output`` with the new ones (``promote_output``); return ``run()``'s
+    value. A run that fails or is interrupted leaves the earlier output as it was, and says so.
+    """
+    try:
+        value = run()
+    except BaseException:
+        discard_staging(output)
+        _LOG.error("%s failed: the earlier output in %s is left as it was", what, output)
+        raise
+    promote_output(output, patterns)
+    return value
 
 
 def write_json(path: str, obj: Any) -> None:

@@ -10,7 +10,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 import apache_beam as beam
 from apache_beam.runners.runner import PipelineResult
@@ -22,11 +22,10 @@ from pipelines.io import (
     WriteDeadLetters,
     WritePairs,
     bundled_sample,
-    discard_staging,
     matching_files,
     output_patterns,
     prepare_output,
-    promote_output,
+    run_staged,
     shard_prefix,
     staging_dir,
     write_json,
@@ -37,7 +36,6 @@ from pipelines.summary import build_summary, collect_counters, format_summary
 from pipelines.transforms import DedupPairs, GroupsToPairs, ParseRecords
 
 _LOG = logging.getLogger("pipelines")
-T = TypeVar("T")
 
 
 class OptionError(ValueError):
@@ -111,21 +109,6 @@ def configure_logging(options) -> None:
     _LOG.setLevel(level)
     if level < logging.INFO:
         root.setLevel(level)
-
-
-def run_staged(output: str, patterns: list[str], what: str, run: Callable[[], T]) -> T:
-    """``run()`` (which writes into ``staging_dir(output)``), then replace the files of an
-    earlier run in ``output`` with the new ones (``io.promote_output``); return ``run()``'s
-    value. A run that fails or is interrupted leaves the earlier output as it was, and says so.
-    """
-    try:
-        value = run()
-    except BaseException:
-        discard_staging(output)
-        _LOG.error("%s failed: the earlier output in %s is left as it was", what, output)
-        raise
-    promote_output(output, patterns)
-    return value
 
 
 def run_job(argv: Sequence[str] | None, job: PairJob) -> PipelineResult:

@@ -33,7 +33,14 @@ from apache_beam.io.filesystems import FileSystems
 
 from pipelines.corpus import MANIFEST_FILE, row_parts
 from pipelines.hashing import content_hash
-from pipelines.io import matching_files, read_json, read_parquet_shards, shard_prefix
+from pipelines.io import (
+    matching_files,
+    prepare_output,
+    read_json,
+    read_parquet_shards,
+    run_staged,
+    shard_prefix,
+)
 
 REPORT_FILE = "_report.html"
 DEFAULT_DIR = "out/corpus"
@@ -336,16 +343,21 @@ def _counts(counts: dict[str, int]) -> str:
 
 def build_report(directory: str, seed: int | None = None,
                  samples: int = DEFAULT_SAMPLES) -> str:
-    """Write ``directory/_report.html`` (any Beam filesystem), print the overview; return the
+    """Write ``directory/_report.html`` (any Beam filesystem; through the staging folder, so
+    an earlier report is replaced whole or not at all), print the overview; return the
     report's path."""
     if not matching_files(shard_prefix(directory, MANIFEST_FILE)):
         raise FileNotFoundError(f"{directory}: no {MANIFEST_FILE} (run pipelines.build_corpus)")
-    path = shard_prefix(directory, REPORT_FILE)
     page, text = _report(directory, seed, samples)
-    with FileSystems.create(path, mime_type="text/html") as f:
-        f.write(page.encode())
+    staged = shard_prefix(prepare_output(directory), REPORT_FILE)
+
+    def write_page() -> None:
+        with FileSystems.create(staged, mime_type="text/html") as f:
+            f.write(page.encode())
+
+    run_staged(directory, [], "report", write_page)
     print(text, flush=True)
-    return path
+    return shard_prefix(directory, REPORT_FILE)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
