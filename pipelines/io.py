@@ -370,12 +370,15 @@ def staging_dir(output_dir: str) -> str:
 
 
 def _remove_tree(folder: str) -> None:
-    """Delete ``folder`` and all below it (local: ``rmtree``; object stores: every object under
-    the ``folder/`` prefix)."""
-    local = FileSystems.get_scheme(folder) in (None, "file")
-    tree = folder.rstrip("/") + ("" if local else "/")
-    if FileSystems.exists(tree) and (not local or FileSystems.match([tree])[0].metadata_list):
-        FileSystems.delete([tree])
+    """Delete ``folder`` and all below it (local: ``rmtree``; object stores such as ``gs://``:
+    every object under the ``folder/`` prefix)."""
+    if FileSystems.get_scheme(folder) in (None, "file"):
+        if FileSystems.exists(folder):
+            FileSystems.delete([folder])
+        return
+    found = matching_files(shard_prefix(folder, "**"))
+    if found:
+        FileSystems.delete(found)
 
 
 def _local_problem(output_dir: str) -> str | None:

@@ -147,10 +147,11 @@ def parse_options(
     unknown = unknown_arguments(rest)
     if unknown:
         ours = [flag for action in parser._actions for flag in action.option_strings]
-        hints = [f"{arg.split('=', 1)[0]} -> {close[0]}" for arg in unknown
-                 if (close := difflib.get_close_matches(arg.split("=", 1)[0], ours, n=1))]
+        flags = [arg.split("=", 1)[0] for arg in unknown]
+        hints = [f"{flag}: did you mean {close[0]}?" for flag in flags
+                 if (close := difflib.get_close_matches(flag, ours, n=1))]
         parser.error(f"unrecognized arguments: {' '.join(unknown)}"
-                     + (f" (did you mean {', '.join(hints)}?)" if hints else ""))
+                     + (f" ({'; '.join(hints)})" if hints else ""))
     return PipelineOptions(argv)
 
 

@@ -249,9 +249,9 @@ def test_python_requires_is_the_oldest_version_the_code_runs_on():
 
 
 # 19. Pair shards are balanced and the same rows give byte-identical shards.
-def write_shards(rows, out):
+def write_shards(rows, out, num_shards=4):
     with BeamTestPipeline(runner="FnApiRunner") as p:
-        p | beam.Create(rows) | WritePairs(str(out), num_shards=4)
+        p | beam.Create(rows) | WritePairs(str(out), num_shards=num_shards)
     return {path.name: path.read_bytes() for path in sorted(out.glob("pairs-*.parquet"))}
 
 
@@ -263,3 +263,5 @@ def test_pair_shards_are_balanced_and_byte_identical_across_runs(tmp_path):
     counts = [pq.ParquetFile(tmp_path / "one" / name).metadata.num_rows for name in first]
     assert len(counts) == 4 and sum(counts) == 400
     assert all(60 <= n <= 140 for n in counts), counts  # 100 ± 4.6 sigma
+    assert list(write_shards(rows, tmp_path / "auto", num_shards=0)) == [
+        "pairs-00000-of-00001.parquet"]  # 0: one shard per SHARD_ROWS rows
