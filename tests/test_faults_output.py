@@ -126,7 +126,9 @@ def test_unknown_options_exit_2_naming_them_in_every_cli(argv, named, capsys):
 def test_unwritable_output_is_one_line_before_reading(tmp_path, capsys):
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
-    for output, problem in ((blocker, "is an existing file"), (blocker / "x", "is a file")):
+    unwritable = Path("/proc/simpairs-out")  # even root cannot make a folder there
+    for output, problem in ((blocker, "is an existing file"), (blocker / "x", "is a file"),
+                            (unwritable, "cannot write there")):
         assert main(qa_pairs.run, ["--input", str(QA_SAMPLE), "--output", str(output)]) == 2
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and f"--output {output}" in err and problem in err
