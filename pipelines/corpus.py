@@ -33,6 +33,7 @@ Outputs: ``train-SSSSS-of-NNNNN.parquet`` (+ ``valid-...``) with ``schema.PAIR_S
 from __future__ import annotations
 
 import hashlib
+import io
 import math
 from collections import Counter
 from collections.abc import Iterator
@@ -47,7 +48,7 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.transforms import combiners
 
 from pipelines.hashing import HASH_BITS, content_digest, content_hash, unit_hash
-from pipelines.io import row_parts, shard_path, shard_prefix, write_json, write_parquet
+from pipelines.io import row_parts, shard_path, shard_prefix, write_json
 from pipelines.schema import PAIR_COLUMNS, PAIR_SCHEMA
 from pipelines.transforms import counter
 
@@ -224,8 +225,12 @@ class _WriteShard(beam.DoFn):
         digest = hashlib.blake2b(digest_size=32)
         for _, parts, _ in ordered:
             digest.update(content_digest(0, *parts))
+        buffer = io.BytesIO()
+        table = pa.Table.from_pylist(rows, schema=PAIR_SCHEMA)
+        pq.write_table(table, buffer, compression=self.layout.codec)
         path = self.layout.path(split, shard)
-        write_parquet(path, rows, PAIR_SCHEMA, self.layout.codec)
+        with FileSystems.create(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
+            f.write(buffer.getvalue())
         counter(f"corpus_rows_written_{split}").inc(len(rows))
         yield {
             "file": path.rsplit("/", 1)[-1],
