@@ -80,7 +80,7 @@ def build(inputs, out, *extra):
     base, _, _ = inputs
     build_corpus.run(["--question", str(base / "question"), "--general", str(base / "doc"),
                       "--output", str(out), "--runner=FnApiRunner", *extra])
-    manifest = read_json(str(out / "manifest.json"))
+    manifest = read_json(str(out / "_manifest.json"))
     train = read_parquet_shards(str(out / "train-*.parquet")).to_pylist()
     valid = read_parquet_shards(str(out / "valid-*.parquet")).to_pylist()
     return manifest, train, valid
