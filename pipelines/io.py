@@ -9,8 +9,10 @@ as Parquet (``--input_format`` overrides the choice by extension).
 
 from __future__ import annotations
 
+import bz2
 import json
 import logging
+import lzma
 import time
 import zlib
 from collections.abc import Iterable, Iterator
@@ -20,6 +22,7 @@ from typing import Any, BinaryIO
 import apache_beam as beam
 import pyarrow as pa
 import pyarrow.parquet as pq
+import zstandard
 from apache_beam.io import fileio
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
@@ -108,6 +111,73 @@ def iter_parquet_rows(f: BinaryIO, batch_size: int = 512) -> Iterator[tuple[int,
             yield row_no, row
 
 
+_DECOMPRESSORS = {
+    CompressionTypes.GZIP: lambda: zlib.decompressobj(zlib.MAX_WBITS | 16),
+    CompressionTypes.DEFLATE: zlib.decompressobj,
+    CompressionTypes.BZIP2: bz2.BZ2Decompressor,
+    CompressionTypes.LZMA: lzma.LZMADecompressor,
+    CompressionTypes.ZSTD: lambda: zstandard.ZstdDecompressor(
+        max_window_size=1 << 31).decompressobj(),
+}
+"""Beam's compression type → a new streaming decompressor (each has ``eof`` and
+``unused_data``); the same codecs and window limit as Beam's ``CompressedFile``."""
+DECOMPRESSION_ERRORS = (EOFError, OSError, zlib.error, lzma.LZMAError, zstandard.ZstdError)
+_FEED_BYTES = 1 << 16
+_ZSTD_FEED_BYTES = 1 << 8
+
+
+class CheckedDecompression:
+    """The decompressed bytes of ``raw`` (a binary stream), read with ``read(size)``.
+
+    Unlike Beam's ``CompressedFile``, which returns EOF where the compressed stream breaks
+    off, a stream that ends before its end-of-stream marker raises ``EOFError``, and corrupt
+    data raises the codec's error (``DECOMPRESSION_ERRORS``); concatenated streams
+    (multi-member gzip, bzip2) are read one after another. Memory is bounded: zlib, bzip2 and
+    LZMA return at most ``size`` bytes per call (``max_length``); zstandard cannot, so it is
+    fed ``_ZSTD_FEED_BYTES`` at a time (at most ~32,768 × that: 8 MiB of zeros).
+    """
+
+    def __init__(self, raw: BinaryIO, compression_type: str):
+        self.raw = raw
+        self.new_decompressor = _DECOMPRESSORS[compression_type]
+        self.bounded = compression_type != CompressionTypes.ZSTD
+        self.feed = _FEED_BYTES if self.bounded else _ZSTD_FEED_BYTES
+        self.decompressor = self.new_decompressor()
+        self.pending = b""
+        self.started = False
+
+    def read(self, size: int) -> bytes:
+        """Up to ``size`` (> 0) decompressed bytes; ``b""`` only at the clean end."""
+        out = b""
+        while not out:
+            if self.decompressor.eof:
+                self.pending = self.decompressor.unused_data + self.pending
+                self.pending = self.pending or self.raw.read(self.feed)
+                if not self.pending:
+                    return b""
+                self.decompressor = self.new_decompressor()
+            if not self.pending and getattr(self.decompressor, "needs_input", True):
+                self.pending = self.raw.read(self.feed)
+                if not self.pending:
+                    if self.started:
+                        raise EOFError("compressed stream ended before its end-of-stream marker")
+                    return b""
+            self.started = True
+            if self.bounded:
+                out = self.decompressor.decompress(self.pending, size)
+                self.pending = getattr(self.decompressor, "unconsumed_tail", b"")
+            else:
+                out, self.pending = self.decompressor.decompress(self.pending), b""
+        return out
+
+
+def decompressed(raw: BinaryIO, path: str) -> BinaryIO | CheckedDecompression:
+    """``raw`` (the file's bytes), decompressed by ``path``'s extension as Beam would
+    (``CompressionTypes.detect_compression_type``) but checked (``CheckedDecompression``)."""
+    kind = CompressionTypes.detect_compression_type(path)
+    return raw if kind == CompressionTypes.UNCOMPRESSED else CheckedDecompression(raw, kind)
+
+
 class Progress:
     """Logs what one worker has done so far, at most once every ``PROGRESS_SECONDS``.
 
@@ -129,8 +199,9 @@ class Progress:
 class _ReadFileRecords(beam.DoFn):
     """ReadableFile → ``(source, line_no, payload)`` with payload bytes (JSONL) or dict (Parquet).
 
-    Over-long lines and files that break off (corrupt gzip, bad Parquet) become dead letters on
-    the ``REJECTED`` output; each counts as one record read, so read = accepted + rejected.
+    Over-long lines and files that break off (a truncated or corrupt archive, bad Parquet)
+    become dead letters on the ``REJECTED`` output, with the number of records read before;
+    each counts as one record read, so read = accepted + rejected.
     """
 
     def __init__(self, max_record_bytes: int, requested_format: str):
@@ -159,7 +230,7 @@ class _ReadFileRecords(beam.DoFn):
                     )
                 else:
                     yield path, line_no, payload
-        except (OSError, EOFError, ValueError, zlib.error, pa.ArrowException) as err:
+        except (*DECOMPRESSION_ERRORS, ValueError, pa.ArrowException) as err:
             self.records_read.inc()
             self.unreadable.inc()
             detail = f"{type(err).__name__}: {err} (after {count} records)"
@@ -174,8 +245,8 @@ class _ReadFileRecords(beam.DoFn):
                 for row_no, row in iter_parquet_rows(f):
                     yield row_no, row, 0, False
         else:
-            with readable_file.open() as f:
-                yield from iter_lines(f, self.max_record_bytes)
+            with readable_file.open(compression_type=CompressionTypes.UNCOMPRESSED) as raw:
+                yield from iter_lines(decompressed(raw, path), self.max_record_bytes)
 
 
 class ReadRecords(beam.PTransform):

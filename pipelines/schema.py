@@ -61,6 +61,7 @@ REASONS = {
     "empty_id": "the id is an empty string",
     "empty_list": "the list of texts is empty",
     "no_text": "no text is a non-empty string",
+    "invalid_record": "validating the record raised an unexpected error (its type and message)",
     "unreadable_file": "the file could not be read to its end",
 }
 

@@ -60,7 +60,9 @@ class _ParseRecord(beam.DoFn):
     """``(source, line_no, payload)`` → ``Group`` or a dead letter on ``REJECTED``.
 
     ``payload`` is a raw JSONL line (bytes) or a Parquet row (dict); ``to_group`` validates the
-    decoded object and raises ``Rejected`` for anything unusable.
+    decoded object and raises ``Rejected`` for anything unusable. Any other exception while
+    decoding or validating one record dead-letters that record as ``invalid_record`` (with the
+    exception's type and message): one record never fails the job.
     """
 
     def __init__(self, to_group: Callable[[dict[str, Any]], Group], max_record_bytes: int):
@@ -69,10 +71,13 @@ class _ParseRecord(beam.DoFn):
 
     def process(self, element: tuple[str, int, bytes | dict[str, Any]]):
         source, line_no, payload = element
-        size = len(payload) if isinstance(payload, bytes) else json_size(payload)
+        size = 0
         try:
+            size = len(payload) if isinstance(payload, bytes) else json_size(payload)
             group, repaired = encodable(self.to_group(self._decode(payload, size)))
-        except Rejected as rejected:
+        except Exception as err:  # one bad record must not fail the job: dead-letter it
+            rejected = err if isinstance(err, Rejected) else Rejected(
+                "invalid_record", f"{type(err).__name__}: {err}")
             counter(f"rejected_{rejected.reason}").inc()
             record = payload if isinstance(payload, bytes) else json.dumps(payload, default=str)
             yield beam.pvalue.TaggedOutput(
@@ -97,7 +102,7 @@ class _ParseRecord(beam.DoFn):
             raise Rejected("invalid_utf8", f"{err.reason} at byte {err.start}") from None
         try:
             obj = json.loads(text, strict=False)
-        except json.JSONDecodeError as err:
+        except ValueError as err:  # JSONDecodeError, or an integer of over 4,300 digits
             raise Rejected("invalid_json", str(err)) from None
         except RecursionError:
             raise Rejected("invalid_json", "nested too deeply") from None

@@ -1,0 +1,98 @@
+"""Input faults (issue 13): broken archives, records that raise, bad Parquet values, duplicated
+lines, corpus limits and checks, exact-candidate memory. Each test failed before its fix."""
+
+import bz2
+import functools
+import gzip
+import lzma
+import zlib
+
+import apache_beam as beam
+import pytest
+import zstandard
+from apache_beam.testing.test_pipeline import TestPipeline as BeamTestPipeline
+from apache_beam.testing.util import assert_that, equal_to
+
+from pipelines import qa_pairs
+from pipelines.io import ReadRecords, read_json, read_jsonl, shard_prefix
+from pipelines.schema import REJECTED_PREFIX, SUMMARY_FILE, Group
+from pipelines.transforms import ParseRecords
+
+COMPRESSORS = {
+    "gz": gzip.compress,
+    "bz2": bz2.compress,
+    "xz": lzma.compress,
+    "deflate": zlib.compress,
+    "zst": zstandard.ZstdCompressor().compress,
+}
+
+
+def qa_lines(shared_data, count: int) -> list[bytes]:
+    return (shared_data / "qa" / "qa_sample.jsonl").read_bytes().splitlines()[:count]
+
+
+def run_qa(input_path, output_dir, *extra):
+    return qa_pairs.run(["--input", str(input_path), "--output", str(output_dir),
+                         "--runner=FnApiRunner", *extra])
+
+
+def outcome(output_dir):
+    """(accounting, dead letters) of a pair pipeline's output folder."""
+    summary = read_json(shard_prefix(str(output_dir), SUMMARY_FILE))
+    return summary["accounting"], read_jsonl(shard_prefix(str(output_dir),
+                                                          f"{REJECTED_PREFIX}-*"))
+
+
+def _tagged(item):
+    if isinstance(item, dict):
+        return "rejected", item["source"].rsplit("/", 1)[1], item["reason"], item["detail"]
+    return "record", item[0].rsplit("/", 1)[1]
+
+
+def _check_cut_archive(items, ext):
+    counts = {}
+    for item in items:
+        if item[0] == "record":
+            counts[item[1]] = counts.get(item[1], 0) + 1
+    [letter] = [item for item in items if item[0] == "rejected"]
+    cut_lines = counts.get(f"cut.jsonl.{ext}", 0)
+    assert counts[f"whole.jsonl.{ext}"] == 30 and cut_lines < 30
+    assert letter[1:3] == (f"cut.jsonl.{ext}", "unreadable_file")
+    assert letter[3].endswith(f"(after {cut_lines} records)"), letter
+
+
+@pytest.mark.parametrize("ext", sorted(COMPRESSORS))
+def test_truncated_archive_is_an_unreadable_file_with_the_lines_read(shared_data, tmp_path, ext):
+    """Item 1: a cut archive of 30 real lines is a dead letter, never a short read."""
+    data = b"\n".join(qa_lines(shared_data, 30)) + b"\n"
+    whole = COMPRESSORS[ext](data)
+    (tmp_path / f"whole.jsonl.{ext}").write_bytes(whole)
+    (tmp_path / f"cut.jsonl.{ext}").write_bytes(whole[: len(whole) * 2 // 3])
+    with BeamTestPipeline(runner="FnApiRunner") as p:
+        records, rejected = p | ReadRecords(str(tmp_path / "*"), max_record_bytes=1 << 20)
+        tagged = (records, rejected) | beam.Flatten() | beam.Map(_tagged)
+        assert_that(tagged, functools.partial(_check_cut_archive, ext=ext))
+
+
+def _group_or_raise(obj):
+    return Group(obj["id"], (str(obj["texts"][0] / 2),))
+
+
+def test_a_record_that_raises_is_dead_lettered_and_the_job_goes_on(shared_data, tmp_path):
+    """Item 2: a 5000-digit integer (ValueError in json.loads) rejects one record only."""
+    good = qa_lines(shared_data, 20)
+    huge = b'{"id": "x", "n": ' + b"9" * 5000 + b', "answers": ["a", "b"]}'
+    (tmp_path / "qa.jsonl").write_bytes(b"\n".join([*good[:10], huge, *good[10:]]) + b"\n")
+    run_qa(tmp_path / "qa.jsonl", tmp_path / "out")
+    books, letters = outcome(tmp_path / "out")
+    assert books == {"records_read": 21, "accepted": 20, "rejected": 1, "balanced": True}
+    assert [(d["line_no"], d["reason"]) for d in letters] == [(11, "invalid_json")]
+    assert "4300 digits" in letters[0]["detail"]
+    raw = [("f", 1, {"id": "a", "texts": ["x"]}), ("f", 2, b'{"id": "b", "texts": [4]}')]
+    with BeamTestPipeline(runner="FnApiRunner") as p:
+        groups, rejected = p | beam.Create(raw) | ParseRecords(_group_or_raise, 1 << 20)
+        assert_that(groups, equal_to([Group("b", ("2.0",))]), label="CheckGroups")
+        assert_that(rejected | beam.Map(lambda d: (d["line_no"], d["reason"], d["detail"])),
+                    equal_to([(1, "invalid_record",
+                               "TypeError: unsupported operand type(s) for /: 'str' and 'int'")]),
+                    label="CheckRejected")
