@@ -34,6 +34,7 @@ from pipelines.schema import (
     REJECTED_PREFIX,
     SHARD_TEMPLATE,
     SUMMARY_FILE,
+    Rejected,
     dead_letter,
     too_large_detail,
 )
@@ -102,13 +103,44 @@ def _finish_line(line_no: int, parts: list[bytes], size: int, over: bool):
     return line_no, line, size, over
 
 
-def iter_parquet_rows(f: BinaryIO, batch_size: int = 512) -> Iterator[tuple[int, dict[str, Any]]]:
-    """Yield ``(row_no, row)`` (1-based) from a Parquet file, one record batch in memory."""
+def iter_parquet_rows(
+    f: BinaryIO, batch_size: int = 512
+) -> Iterator[tuple[int, dict[str, Any] | Rejected]]:
+    """Yield ``(row_no, row)`` (1-based) from a Parquet file, one record batch in memory.
+
+    A bad row or row group costs only itself: a row holding a string that is not valid UTF-8
+    comes as ``Rejected("invalid_utf8")`` in place of the row; a row group that cannot be
+    decoded comes as one ``Rejected("unreadable_rows")`` (numbered by its first unread row,
+    the count in the detail), and the next row group is read.
+    """
+    parquet = pq.ParquetFile(f)
     row_no = 0
-    for batch in pq.ParquetFile(f).iter_batches(batch_size=batch_size):
-        for row in batch.to_pylist():
-            row_no += 1
-            yield row_no, row
+    for group in range(parquet.num_row_groups):
+        end = row_no + parquet.metadata.row_group(group).num_rows
+        try:
+            for batch in parquet.iter_batches(batch_size=batch_size, row_groups=[group]):
+                for row in _batch_rows(batch):
+                    row_no += 1
+                    yield row_no, row
+        except (OSError, pa.ArrowException) as err:
+            detail = (f"row group {group}: rows {row_no + 1}-{end} ({end - row_no} rows) not "
+                      f"read: {type(err).__name__}: {err}")
+            yield row_no + 1, Rejected("unreadable_rows", detail)
+            row_no = end
+
+
+def _batch_rows(batch: pa.RecordBatch) -> list[dict[str, Any] | Rejected]:
+    try:
+        return batch.to_pylist()
+    except UnicodeDecodeError:
+        return [_one_row(batch.slice(k, 1)) for k in range(batch.num_rows)]
+
+
+def _one_row(batch: pa.RecordBatch) -> dict[str, Any] | Rejected:
+    try:
+        return batch.to_pylist()[0]
+    except UnicodeDecodeError as err:
+        return Rejected("invalid_utf8", f"a string value: {err.reason} at byte {err.start}")
 
 
 _DECOMPRESSORS = {
@@ -208,7 +240,6 @@ class _ReadFileRecords(beam.DoFn):
         self.max_record_bytes = max_record_bytes
         self.requested_format = requested_format
         self.records_read = Metrics.counter(NAMESPACE, "records_read")
-        self.too_large = Metrics.counter(NAMESPACE, "rejected_too_large")
         self.unreadable = Metrics.counter(NAMESPACE, "rejected_unreadable_file")
 
     def setup(self):
@@ -218,18 +249,16 @@ class _ReadFileRecords(beam.DoFn):
         path = readable_file.metadata.path
         count = 0
         try:
-            for line_no, payload, size, too_large in self._records(readable_file, path):
+            for line_no, payload, size, rejected in self._records(readable_file, path):
                 count += 1
                 self.records_read.inc()
                 self.progress.tick()
-                if too_large:
-                    self.too_large.inc()
-                    detail = too_large_detail(size, self.max_record_bytes)
-                    yield beam.pvalue.TaggedOutput(
-                        REJECTED, dead_letter(path, line_no, "too_large", detail, payload, size)
-                    )
-                else:
+                if rejected is None:
                     yield path, line_no, payload
+                    continue
+                Metrics.counter(NAMESPACE, f"rejected_{rejected.reason}").inc()
+                yield beam.pvalue.TaggedOutput(REJECTED, dead_letter(
+                    path, line_no, rejected.reason, rejected.detail, payload, size))
         except (*DECOMPRESSION_ERRORS, ValueError, pa.ArrowException) as err:
             self.records_read.inc()
             self.unreadable.inc()
@@ -240,13 +269,20 @@ class _ReadFileRecords(beam.DoFn):
         _LOG.info("read %d records from %s", count, path)
 
     def _records(self, readable_file: fileio.ReadableFile, path: str):
+        """``(line_no, payload, size, Rejected or None)`` for each line or row of the file."""
         if input_format(path, self.requested_format) == "parquet":
             with readable_file.open(compression_type=CompressionTypes.UNCOMPRESSED) as f:
                 for row_no, row in iter_parquet_rows(f):
-                    yield row_no, row, 0, False
+                    if isinstance(row, Rejected):
+                        yield row_no, "", 0, row
+                    else:
+                        yield row_no, row, 0, None
         else:
             with readable_file.open(compression_type=CompressionTypes.UNCOMPRESSED) as raw:
-                yield from iter_lines(decompressed(raw, path), self.max_record_bytes)
+                lines = iter_lines(decompressed(raw, path), self.max_record_bytes)
+                for line_no, line, size, too_large in lines:
+                    detail = too_large_detail(size, self.max_record_bytes)
+                    yield line_no, line, size, Rejected("too_large", detail) if too_large else None
 
 
 class ReadRecords(beam.PTransform):

@@ -63,6 +63,7 @@ REASONS = {
     "no_text": "no text is a non-empty string",
     "invalid_record": "validating the record raised an unexpected error (its type and message)",
     "unreadable_file": "the file could not be read to its end",
+    "unreadable_rows": "a Parquet row group could not be decoded (its rows and count in detail)",
 }
 
 

@@ -8,6 +8,8 @@ import lzma
 import zlib
 
 import apache_beam as beam
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 import zstandard
 from apache_beam.testing.test_pipeline import TestPipeline as BeamTestPipeline
@@ -96,3 +98,40 @@ def test_a_record_that_raises_is_dead_lettered_and_the_job_goes_on(shared_data, 
                     equal_to([(1, "invalid_record",
                                "TypeError: unsupported operand type(s) for /: 'str' and 'int'")]),
                     label="CheckRejected")
+
+
+def _reading(item):
+    if isinstance(item, dict):
+        return "rejected", item["source"].rsplit("/", 1)[1], item["line_no"], item["reason"]
+    return "record", item[0].rsplit("/", 1)[1], item[1]
+
+
+def test_one_bad_parquet_value_or_row_group_loses_only_itself(tmp_path):
+    """Item 4: invalid UTF-8 in row 700 of 1,200 costs that row; a corrupt row group (snappy
+    page overwritten) costs its 1,000 rows, dead-lettered with their count, not the file."""
+    texts = [f"第{i}行的文本".encode() for i in range(1200)]
+    texts[699] = b"\xff\xfe broken"
+    pq.write_table(pa.table({"id": [str(i) for i in range(1200)],
+                             "text": pa.array(texts, pa.binary()).view(pa.string())}),
+                   tmp_path / "utf8.parquet")
+    pq.write_table(pa.table({"id": [str(i) for i in range(3000)],
+                             "text": [f"text number {i} " * 3 for i in range(3000)]}),
+                   tmp_path / "groups.parquet", row_group_size=1000, compression="snappy",
+                   use_dictionary=False)
+    meta = pq.ParquetFile(tmp_path / "groups.parquet").metadata.row_group(1).column(1)
+    data = bytearray((tmp_path / "groups.parquet").read_bytes())
+    start = meta.data_page_offset + 200
+    data[start:start + 400] = b"\xff" * 400
+    (tmp_path / "groups.parquet").write_bytes(bytes(data))
+    expected = [("record", "utf8.parquet", n) for n in range(1, 1201) if n != 700]
+    expected += [("record", "groups.parquet", n) for n in [*range(1, 1001), *range(2001, 3001)]]
+    expected += [("rejected", "utf8.parquet", 700, "invalid_utf8"),
+                 ("rejected", "groups.parquet", 1001, "unreadable_rows")]
+    with BeamTestPipeline(runner="FnApiRunner") as p:
+        records, rejected = p | ReadRecords(str(tmp_path / "*.parquet"), 1 << 20)
+        assert_that((records, rejected) | beam.Flatten() | beam.Map(_reading), equal_to(expected),
+                    label="CheckRead")
+        details = rejected | beam.Map(lambda d: d["detail"].split(":")[0:2])
+        assert_that(details, equal_to([["a string value", " invalid start byte at byte 0"],
+                                       ["row group 1", " rows 1001-2000 (1000 rows) not read"]]),
+                    label="CheckDetails")
