@@ -4,6 +4,7 @@ lines, corpus limits and checks, exact-candidate memory. Each test failed before
 import bz2
 import functools
 import gzip
+import json
 import lzma
 import zlib
 
@@ -15,8 +16,8 @@ import zstandard
 from apache_beam.testing.test_pipeline import TestPipeline as BeamTestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
-from pipelines import qa_pairs
-from pipelines.io import ReadRecords, read_json, read_jsonl, shard_prefix
+from pipelines import qa_pairs, question_pairs
+from pipelines.io import ReadRecords, read_json, read_jsonl, read_pairs, shard_prefix
 from pipelines.schema import REJECTED_PREFIX, SUMMARY_FILE, Group
 from pipelines.transforms import ParseRecords
 
@@ -135,3 +136,21 @@ def test_one_bad_parquet_value_or_row_group_loses_only_itself(tmp_path):
         assert_that(details, equal_to([["a string value", " invalid start byte at byte 0"],
                                        ["row group 1", " rows 1001-2000 (1000 rows) not read"]]),
                     label="CheckDetails")
+
+
+def test_a_duplicated_question_line_does_not_shrink_its_group(shared_data, tmp_path):
+    """Item 5: the same group twice gives the same capped pairs as once (was half of them)."""
+    lines = (shared_data / "groups" / "groups_sample.jsonl").read_bytes().splitlines()
+    big = next(line for line in lines if len(json.loads(line)["texts"]) >= 12)
+    (tmp_path / "once.jsonl").write_bytes(big + b"\n")
+    (tmp_path / "twice.jsonl").write_bytes(big + b"\n" + big + b"\n")
+    for name in ("once", "twice"):
+        question_pairs.run(["--input", str(tmp_path / f"{name}.jsonl"), "--output",
+                            str(tmp_path / name), "--runner=FnApiRunner"])
+    once, twice = (sorted(tuple(r.values()) for r in read_pairs(str(tmp_path / name)).to_pylist())
+                   for name in ("once", "twice"))
+    assert len(once) == question_pairs.DEFAULT_MAX_PAIRS_PER_GROUP and twice == once
+    counters = read_json(shard_prefix(str(tmp_path / "twice"), SUMMARY_FILE))["counters"]
+    assert counters["pairs_admitted"] == 2 * (counters["pairs_written"]
+                                              + counters["pairs_over_group_cap_dropped"])
+    assert counters["duplicate_pairs_dropped"] == counters["pairs_admitted"] // 2
