@@ -8,6 +8,7 @@ import json
 import lzma
 import tracemalloc
 import zlib
+from collections import Counter
 
 import apache_beam as beam
 import pyarrow as pa
@@ -17,11 +18,19 @@ import zstandard
 from apache_beam.testing.test_pipeline import TestPipeline as BeamTestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
-from pipelines import qa_pairs, question_pairs
-from pipelines.io import ReadRecords, read_json, read_jsonl, read_pairs, shard_prefix
-from pipelines.schema import REJECTED_PREFIX, SUMMARY_FILE, Group
+from pipelines import build_corpus, qa_pairs, question_pairs
+from pipelines.io import (
+    ReadRecords,
+    read_json,
+    read_jsonl,
+    read_pairs,
+    read_parquet_shards,
+    shard_prefix,
+)
+from pipelines.job import OptionError, main
+from pipelines.schema import PAIR_SCHEMA, REJECTED_PREFIX, SUMMARY_FILE, Group
 from pipelines.transforms import ParseRecords
-from similarity import SCHEMES, admitted_pairs, candidates, split_sentences
+from similarity import SCHEMES, admitted_pairs, candidates, score, split_sentences
 
 COMPRESSORS = {
     "gz": gzip.compress,
@@ -181,3 +190,76 @@ def test_exact_candidates_work_in_blocks_with_bounded_memory(shared_data, monkey
     assert admitted_pairs(small, 0.3, high, method="exact") == admitted_pairs(
         small, 0.3, high, method="brute")
     assert peak < 32 << 20, f"peak {peak >> 20} MiB"
+
+
+def pair_rows(shared_data, scheme: str, n: int) -> list[dict]:
+    """``n`` pair rows of consecutive real questions of a group, scored, as ``scheme``."""
+    rows = []
+    for line in (shared_data / "groups" / "groups_sample.jsonl").open(encoding="utf-8"):
+        group = json.loads(line)
+        for a, b in zip(group["texts"], group["texts"][1:]):
+            if a != b and len(rows) < n:
+                rows.append({"text_a": min(a, b), "text_b": max(a, b), "score": score(a, b),
+                             "scheme": scheme, "group_id": group["id"]})
+    return rows
+
+
+@pytest.fixture(scope="module")
+def corpus_inputs(shared_data, tmp_path_factory):
+    base = tmp_path_factory.mktemp("corpus_inputs")
+    for side, scheme in (("question", "question"), ("general", "doc")):
+        (base / side).mkdir()
+        pq.write_table(pa.Table.from_pylist(pair_rows(shared_data, scheme, 200),
+                                            schema=PAIR_SCHEMA),
+                       base / side / "pairs-00000-of-00001.parquet")
+    return base
+
+
+def corpus_args(base, out, *extra):
+    return ["--question", str(base / "question"), "--general", str(base / "general"),
+            "--output", str(out), "--runner=FnApiRunner", *extra]
+
+
+def test_cycle_corpus_memory_does_not_grow_with_copies_and_max_rows(corpus_inputs, tmp_path):
+    """Item 7: 200 rows cycled into 20,000 (--ratio 0.01) peak under 28 MiB (tracemalloc;
+    was 42 MiB), every copy written; a plan above --max_rows is refused."""
+    with pytest.raises(OptionError, match=r"--max_rows: the plan is 20,200 rows .* > --max_rows "
+                                          r"20,000"):
+        build_corpus.run(corpus_args(corpus_inputs, tmp_path / "refused", "--mode=cycle",
+                                     "--ratio=0.01", "--max_rows=20000"))
+    assert not (tmp_path / "refused").exists()
+    tracemalloc.start()
+    try:
+        build_corpus.run(corpus_args(corpus_inputs, tmp_path / "out", "--mode=cycle",
+                                     "--ratio=0.01", "--num_shards=2"))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    train = read_parquet_shards(str(tmp_path / "out" / "train-*.parquet")).to_pylist()
+    copies = Counter(tuple(r.values()) for r in train if r["scheme"] == "doc")
+    assert len(train) == 20_200 and len(copies) == 200 and set(copies.values()) == {100}
+    assert peak < 28 << 20, f"peak {peak >> 20} MiB"
+
+
+@pytest.mark.parametrize("column, values, message", [
+    ("score", ["0.5"] * 3, "column 'score' is string, expected float"),
+    ("text_a", [1, 2, 3], "column 'text_a' is int64, expected string"),
+    ("group_id", ["g", None, "g"], "column 'group_id' has null values (1 rows)"),
+    ("scheme", ["doc", "nosuch", "doc"],
+     "column 'scheme' has unknown value(s) ['nosuch'] (known: ['qa', 'doc', 'question'])"),
+])
+def test_corpus_inputs_are_checked_per_file_and_column(corpus_inputs, tmp_path, column, values,
+                                                       message):
+    """Item 8: a wrong type, a null or an unknown scheme is one error naming file and column,
+    before the pipeline runs (was ArrowInvalid in a worker, a traceback, or accepted)."""
+    rows = {"text_a": ["a", "b", "c"], "text_b": ["d", "e", "f"], "score": [0.5] * 3,
+            "scheme": ["doc"] * 3, "group_id": ["g"] * 3, column: values}
+    bad = tmp_path / "bad" / "pairs-00000-of-00001.parquet"
+    bad.parent.mkdir()
+    pq.write_table(pa.table(rows), bad)
+    argv = ["--question", str(corpus_inputs / "question"), "--general", str(bad.parent),
+            "--output", str(tmp_path / "out")]
+    with pytest.raises(OptionError) as error:
+        build_corpus.run(argv)
+    assert str(error.value) == f"{bad}: {message}"
+    assert main(build_corpus.run, argv) == 2 and not (tmp_path / "out").exists()
