@@ -179,7 +179,15 @@ class CheckedDecompression:
         self.started = False
 
     def read(self, size: int) -> bytes:
-        """Up to ``size`` (> 0) decompressed bytes; ``b""`` only at the clean end."""
+        """Up to ``size`` (> 0) decompressed bytes, fewer only at the end; ``b""`` at the clean
+        end."""
+        pieces, total = [], 0
+        while total < size and (piece := self._decompress(size - total)):
+            pieces.append(piece)
+            total += len(piece)
+        return b"".join(pieces)
+
+    def _decompress(self, size: int) -> bytes:
         out = b""
         while not out:
             if self.decompressor.eof:
