@@ -41,8 +41,9 @@ import io
 import math
 from array import array
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from itertools import repeat
 from typing import Any
 
 import apache_beam as beam
@@ -53,7 +54,7 @@ from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.transforms import combiners
 
-from pipelines.hashing import HASH_BITS, content_digest, content_hash, unit_hash
+from pipelines.hashing import HASH_BITS, content_digest, content_hash, content_hashes, unit_hash
 from pipelines.io import shard_prefix, write_json
 from pipelines.schema import PAIR_COLUMNS, PAIR_SCHEMA, SHARD_TEMPLATE
 from pipelines.transforms import counter
@@ -228,13 +229,13 @@ class Layout:
             unit_hash(self.seed, "valid", row["scheme"], row["group_id"]) < self.valid_fraction)
         split = VALID if in_valid else TRAIN
         shards = self.shards()[split]
-        shard = self.order(row_parts(row), 0) % shards
+        [order] = self.orders(row_parts(row), [0])
         for first in range(min(copies, shards)):
-            yield (split, (shard + first) % shards), (row, first, copies)
+            yield (split, (order + first) % shards), (row, first, copies)
 
-    def order(self, parts: tuple[str, ...], copy: int) -> int:
-        """``o_c = content_hash(seed, "order", row, c)``: where copy ``c`` of a row sorts."""
-        return content_hash(self.seed, "order", *parts, str(copy))
+    def orders(self, parts: tuple[str, ...], copies: Iterable[int]) -> Iterator[int]:
+        """``o_c = content_hash(seed, "order", row, c)`` for each copy ``c``: where it sorts."""
+        return content_hashes(self.seed, ("order", *parts), map(str, copies))
 
 
 class _WriteShard(beam.DoFn):
@@ -284,9 +285,9 @@ class _WriteShard(beam.DoFn):
         by ``Layout.order`` (a stable sort: ties by content)."""
         orders, owners = array("Q"), array("I")
         for index, (parts, (_, first, copies)) in enumerate(given):
-            for copy in range(first, copies, step):
-                orders.append(self.layout.order(parts, copy))
-                owners.append(index)
+            copy_numbers = range(first, copies, step)
+            orders.extend(self.layout.orders(parts, copy_numbers))
+            owners.extend(repeat(index, len(copy_numbers)))
         owner = np.frombuffer(owners, dtype=np.uint32)
         return owner[np.argsort(np.frombuffer(orders, dtype=np.uint64), kind="stable")]
 

@@ -19,6 +19,7 @@ from apache_beam.testing.test_pipeline import TestPipeline as BeamTestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
 from pipelines import build_corpus, qa_pairs, question_pairs
+from pipelines.hashing import content_hash, content_hashes
 from pipelines.io import (
     ReadRecords,
     read_json,
@@ -239,6 +240,8 @@ def test_cycle_corpus_memory_does_not_grow_with_copies_and_max_rows(corpus_input
     copies = Counter(tuple(r.values()) for r in train if r["scheme"] == "doc")
     assert len(train) == 20_200 and len(copies) == 200 and set(copies.values()) == {100}
     assert peak < 28 << 20, f"peak {peak >> 20} MiB"
+    assert list(content_hashes(7, ("order", "a", "b"), ["0", "1", "99"])) == [
+        content_hash(7, "order", "a", "b", copy) for copy in ("0", "1", "99")]
 
 
 @pytest.mark.parametrize("column, values, message", [
