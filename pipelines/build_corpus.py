@@ -32,6 +32,7 @@ from typing import Any
 
 import apache_beam as beam
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
@@ -109,8 +110,8 @@ def pair_pattern(glob: str) -> str:
 
 
 def parquet_rows(path: str) -> int:
-    """Rows of one pair Parquet file, from its footer (only the footer and the ``scheme``
-    column are read), once ``pair_file_problem`` finds nothing wrong.
+    """Rows of one pair Parquet file, from its footer (only the footer and the ``score`` and
+    ``scheme`` columns are read), once ``pair_file_problem`` finds nothing wrong.
 
     Raises ``OptionError`` naming the file (and column), before the pipeline runs: Beam would
     fail deep in a worker without naming the file, or take an unknown scheme.
@@ -131,8 +132,9 @@ def parquet_rows(path: str) -> int:
 
 def pair_file_problem(parquet: pq.ParquetFile) -> str | None:
     """What keeps ``parquet`` from being read as pair rows, or None: a missing pair column, a
-    type that is not string (``score``: not a number), null values, a scheme not in
-    ``schema.PAIR_SCHEMES``. A file of zero rows may have untyped columns."""
+    type that is not string (``score``: not a number), null values, a score outside [0, 1] or
+    NaN, a scheme not in ``schema.PAIR_SCHEMES``. A file of zero rows may have untyped
+    columns."""
     schema = parquet.schema_arrow
     missing = [name for name in PAIR_SCHEMA.names if name not in schema.names]
     if missing:
@@ -148,6 +150,11 @@ def pair_file_problem(parquet: pq.ParquetFile) -> str | None:
         nulls = _null_count(parquet, field.name)
         if nulls:
             return f"column {field.name!r} has null values ({nulls:,} rows)"
+    scores = parquet.read(columns=["score"]).column(0).cast(pa.float64())
+    inside = pc.sum(pc.and_(pc.greater_equal(scores, 0.0), pc.less_equal(scores, 1.0)))
+    if inside.as_py() != len(scores):
+        return (f"column 'score' has {len(scores) - inside.as_py():,} value(s) outside [0, 1] "
+                "or NaN")
     schemes = set(parquet.read(columns=["scheme"]).column(0).unique().to_pylist())
     unknown = sorted(schemes - set(PAIR_SCHEMES))
     if unknown:

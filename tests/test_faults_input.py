@@ -248,6 +248,7 @@ def test_cycle_corpus_memory_does_not_grow_with_copies_and_max_rows(corpus_input
     ("score", ["0.5"] * 3, "column 'score' is string, expected float"),
     ("text_a", [1, 2, 3], "column 'text_a' is int64, expected string"),
     ("group_id", ["g", None, "g"], "column 'group_id' has null values (1 rows)"),
+    ("score", [0.5, float("nan"), 1.5], "column 'score' has 2 value(s) outside [0, 1] or NaN"),
     ("scheme", ["doc", "nosuch", "doc"],
      "column 'scheme' has unknown value(s) ['nosuch'] (known: ['qa', 'doc', 'question'])"),
 ])
