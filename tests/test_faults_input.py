@@ -248,6 +248,7 @@ def test_cycle_corpus_memory_does_not_grow_with_copies_and_max_rows(corpus_input
     ("score", ["0.5"] * 3, "column 'score' is string, expected float"),
     ("text_a", [1, 2, 3], "column 'text_a' is int64, expected string"),
     ("group_id", ["g", None, "g"], "column 'group_id' has null values (1 rows)"),
+    ("text_b", ["d", None, None], "column 'text_b' has null values (2 rows)"),
     ("score", [0.5, float("nan"), 1.5], "column 'score' has 2 value(s) outside [0, 1] or NaN"),
     ("scheme", ["doc", "nosuch", "doc"],
      "column 'scheme' has unknown value(s) ['nosuch'] (known: ['qa', 'doc', 'question'])"),
@@ -260,7 +261,7 @@ def test_corpus_inputs_are_checked_per_file_and_column(corpus_inputs, tmp_path, 
             "scheme": ["doc"] * 3, "group_id": ["g"] * 3, column: values}
     bad = tmp_path / "bad" / "pairs-00000-of-00001.parquet"
     bad.parent.mkdir()
-    pq.write_table(pa.table(rows), bad)
+    pq.write_table(pa.table(rows), bad, write_statistics=column != "text_b")  # text_b: no stats
     argv = ["--question", str(corpus_inputs / "question"), "--general", str(bad.parent),
             "--output", str(tmp_path / "out")]
     with pytest.raises(OptionError) as error:
