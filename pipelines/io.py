@@ -109,9 +109,10 @@ def iter_parquet_rows(
     """Yield ``(row_no, row)`` (1-based) from a Parquet file, one record batch in memory.
 
     A bad row or row group costs only itself: a row holding a string that is not valid UTF-8
-    comes as ``Rejected("invalid_utf8")`` in place of the row; a row group that cannot be
-    decoded comes as one ``Rejected("unreadable_rows")`` (numbered by its first unread row,
-    the count in the detail), and the next row group is read.
+    comes as ``Rejected("invalid_utf8")`` in place of the row, one with another value Python
+    cannot hold (a timestamp out of range) as ``Rejected("invalid_record")``; a row group
+    that cannot be decoded comes as one ``Rejected("unreadable_rows")`` (numbered by its
+    first unread row, the count in the detail), and the next row group is read.
     """
     parquet = pq.ParquetFile(f)
     row_no = 0
@@ -129,10 +130,14 @@ def iter_parquet_rows(
             row_no = end
 
 
+_ROW_ERRORS = (ValueError, OverflowError, pa.ArrowException)
+"""What converting one Parquet row to Python may raise (bad UTF-8, a date out of range, ...)."""
+
+
 def _batch_rows(batch: pa.RecordBatch) -> list[dict[str, Any] | Rejected]:
     try:
         return batch.to_pylist()
-    except UnicodeDecodeError:
+    except _ROW_ERRORS:
         return [_one_row(batch.slice(k, 1)) for k in range(batch.num_rows)]
 
 
@@ -141,6 +146,8 @@ def _one_row(batch: pa.RecordBatch) -> dict[str, Any] | Rejected:
         return batch.to_pylist()[0]
     except UnicodeDecodeError as err:
         return Rejected("invalid_utf8", f"a string value: {err.reason} at byte {err.start}")
+    except _ROW_ERRORS as err:
+        return Rejected("invalid_record", f"{type(err).__name__}: {err}")
 
 
 _DECOMPRESSORS = {

@@ -120,8 +120,9 @@ def _reading(item):
 
 
 def test_one_bad_parquet_value_or_row_group_loses_only_itself(tmp_path):
-    """Item 4: invalid UTF-8 in row 700 of 1,200 costs that row; a corrupt row group (snappy
-    page overwritten) costs its 1,000 rows, dead-lettered with their count, not the file."""
+    """Item 4: invalid UTF-8 in row 700 of 1,200 costs that row, as does a timestamp Python
+    cannot hold; a corrupt row group (snappy page overwritten) costs its 1,000 rows,
+    dead-lettered with their count, not the file."""
     texts = [f"第{i}行的文本".encode() for i in range(1200)]
     texts[699] = b"\xff\xfe broken"
     pq.write_table(pa.table({"id": [str(i) for i in range(1200)],
@@ -136,7 +137,12 @@ def test_one_bad_parquet_value_or_row_group_loses_only_itself(tmp_path):
     start = meta.data_page_offset + 200
     data[start:start + 400] = b"\xff" * 400
     (tmp_path / "groups.parquet").write_bytes(bytes(data))
+    pq.write_table(pa.table({"id": ["a", "b", "c"],
+                             "when": pa.array([0, 10**15, 1], pa.timestamp("s"))}),
+                   tmp_path / "when.parquet")
     expected = [("record", "utf8.parquet", n) for n in range(1, 1201) if n != 700]
+    expected += [("record", "when.parquet", 1), ("record", "when.parquet", 3),
+                 ("rejected", "when.parquet", 2, "invalid_record")]
     expected += [("record", "groups.parquet", n) for n in [*range(1, 1001), *range(2001, 3001)]]
     expected += [("rejected", "utf8.parquet", 700, "invalid_utf8"),
                  ("rejected", "groups.parquet", 1001, "unreadable_rows")]
@@ -146,7 +152,9 @@ def test_one_bad_parquet_value_or_row_group_loses_only_itself(tmp_path):
                     label="CheckRead")
         details = rejected | beam.Map(lambda d: d["detail"].split(":")[0:2])
         assert_that(details, equal_to([["a string value", " invalid start byte at byte 0"],
-                                       ["row group 1", " rows 1001-2000 (1000 rows) not read"]]),
+                                       ["row group 1", " rows 1001-2000 (1000 rows) not read"],
+                                       ["OverflowError", " Python int too large to convert to "
+                                                         "C int"]]),
                     label="CheckDetails")
 
 
