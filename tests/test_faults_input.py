@@ -162,7 +162,7 @@ def test_one_bad_parquet_value_or_row_group_loses_only_itself(tmp_path):
 def test_a_duplicated_question_line_does_not_shrink_its_group(shared_data, tmp_path):
     """Item 5: the same group twice gives the same capped pairs as once (was half of them)."""
     lines = (shared_data / "groups" / "groups_sample.jsonl").read_bytes().splitlines()
-    big = next(line for line in lines if len(json.loads(line)["texts"]) >= 12)
+    big = max(lines, key=lambda line: (len(json.loads(line)["texts"]), line))
     (tmp_path / "once.jsonl").write_bytes(big + b"\n")
     (tmp_path / "twice.jsonl").write_bytes(big + b"\n" + big + b"\n")
     for name in ("once", "twice"):
