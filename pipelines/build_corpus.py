@@ -143,6 +143,8 @@ def pair_file_problem(parquet: pq.ParquetFile) -> str | None:
         return None
     for field in PAIR_SCHEMA:
         kind = schema.field(field.name).type
+        if pa.types.is_dictionary(kind):  # e.g. a pandas category: cast to its values
+            kind = kind.value_type
         number = pa.types.is_floating(kind) or pa.types.is_integer(kind)
         text = pa.types.is_string(kind) or pa.types.is_large_string(kind)
         if not (number if field.name == "score" else text):

@@ -219,9 +219,10 @@ def corpus_inputs(shared_data, tmp_path_factory):
     base = tmp_path_factory.mktemp("corpus_inputs")
     for side, scheme in (("question", "question"), ("general", "doc")):
         (base / side).mkdir()
-        pq.write_table(pa.Table.from_pylist(pair_rows(shared_data, scheme, 200),
-                                            schema=PAIR_SCHEMA),
-                       base / side / "pairs-00000-of-00001.parquet")
+        table = pa.Table.from_pylist(pair_rows(shared_data, scheme, 200), schema=PAIR_SCHEMA)
+        if side == "general":  # a dictionary column (a pandas category) is a string column
+            table = table.set_column(3, "scheme", table.column("scheme").dictionary_encode())
+        pq.write_table(table, base / side / "pairs-00000-of-00001.parquet")
     return base
 
 
