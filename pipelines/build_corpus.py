@@ -71,7 +71,7 @@ DEFAULT_QUESTION = ["out/question"]
 DEFAULT_GENERAL = ["out/qa", "out/doc"]
 DEFAULT_OUTPUT = "out/corpus"
 DEFAULT_MAX_ROWS = 50_000_000
-"""``--max_rows``: ~3 GB of zstd shards of real pairs; the shard writers hold 12 bytes a row."""
+"""``--max_rows``: the shard writers hold ~24 bytes per output row while sorting (~1.2 GB)."""
 _LOG = logging.getLogger("pipelines")
 
 

@@ -26,7 +26,7 @@ Method (every choice is a seeded content hash, ``pipelines.hashing``; no RNG, no
    valid; o_0 the hash of copy 0, so a row's copies are dealt round the shards) and rows
    inside a shard are sorted by ``o``: a seeded global shuffle. Shards hold about equal
    numbers of rows. Copies are made only in the shard writer, which holds the distinct rows
-   it was given plus 12 bytes per output row and writes 65,536 rows at a time, so memory
+   it was given plus ~24 bytes per output row and writes 65,536 rows at a time, so memory
    does not grow with the copies (``--mode cycle`` at a small ``--ratio``); ``build_corpus
    --max_rows`` refuses a plan above its limit.
 
@@ -242,7 +242,8 @@ class _WriteShard(beam.DoFn):
     """``((split, shard), [(row, first, copies), ...])`` → one Parquet file, the copies sorted
     by order hash (ties by content), written ``SHARD_ROWS_PER_GROUP`` rows at a time (taken
     from an Arrow table of the distinct rows); yields stats. Memory: the distinct rows given
-    plus 12 bytes per output row (order, row index) and one row group."""
+    plus ~24 bytes per output row while sorting (order, row index, argsort) and one row group
+    (10,000,200 rows into one shard: 231 MiB tracemalloc peak)."""
 
     def __init__(self, layout: Layout):
         self.layout = layout
