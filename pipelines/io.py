@@ -184,14 +184,22 @@ class CheckedDecompression:
         self.decompressor = self.new_decompressor()
         self.pending = b""
         self.started = False
+        self.error: Exception | None = None
 
     def read(self, size: int) -> bytes:
         """Up to ``size`` (> 0) decompressed bytes, fewer only at the end; ``b""`` at the clean
         end."""
+        if self.error is not None:
+            raise self.error
         pieces, total = [], 0
-        while total < size and (piece := self._decompress(size - total)):
-            pieces.append(piece)
-            total += len(piece)
+        try:
+            while total < size and (piece := self._decompress(size - total)):
+                pieces.append(piece)
+                total += len(piece)
+        except DECOMPRESSION_ERRORS as err:
+            if not pieces:
+                raise
+            self.error = err  # the bytes before the break first, the error on the next read
         return b"".join(pieces)
 
     def _decompress(self, size: int) -> bytes:
