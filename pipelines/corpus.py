@@ -68,7 +68,7 @@ MANIFEST_FORMAT = "simpairs.corpus/1"
 EDGE = "edge"
 EDGE_ROWS = 1024
 SHARD_ROWS_PER_GROUP = 1 << 16
-"""Rows per row group of a corpus shard: the rows a shard writer holds as Python objects."""
+"""Rows per row group of a corpus shard: one ``take`` from the shard's distinct rows."""
 
 
 def balance_targets(question_rows: int, general_rows: int, ratio: float, mode: str) -> dict:
@@ -283,7 +283,7 @@ class _WriteShard(beam.DoFn):
     def copies_in_order(self, given: list[tuple[tuple[str, ...], tuple]], step: int):
         """For each output row in shard order, the index into ``given`` (sorted by content)
         of the row it copies: copies ``first, first + step, ... < copies`` of each row, sorted
-        by ``Layout.order`` (a stable sort: ties by content)."""
+        by ``Layout.orders`` (a stable sort: ties by content)."""
         orders, owners = array("Q"), array("I")
         for index, (parts, (_, first, copies)) in enumerate(given):
             copy_numbers = range(first, copies, step)
