@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -14,7 +15,7 @@ import torch
 
 from model import RoFormerSim, RoFormerSimConfig, Tokenizer
 from model.data import PairCollator
-from model.train import Trainer, build_parser, main, read_metrics
+from model.train import TrainConfig, Trainer, main, read_metrics
 from tests.conftest import REPO
 
 LOSS_KEYS = ("loss", "loss_gen", "loss_sim", "grad_norm", "lr")
@@ -137,7 +138,7 @@ def test_resume_after_sigkill_reproduces_uninterrupted_curve(pairs_dir, vocab, t
 def test_resume_from_last_checkpoint_continues_exactly(pairs_dir, vocab, tmp_path):
     main(train_args(pairs_dir, vocab, tmp_path / "full", "--steps", 6))
     main(train_args(pairs_dir, vocab, tmp_path / "split", "--steps", 4, "--save_every", 2))
-    with pytest.raises(SystemExit, match="batch_size=8"):
+    with pytest.raises(SystemExit, match="--batch_size 8 → 4"):
         main(train_args(pairs_dir, vocab, tmp_path / "split", "--steps", 6, "--resume",
                         "--batch_size", 4))
     main(train_args(pairs_dir, vocab, tmp_path / "split", "--steps", 6, "--resume"))
@@ -161,9 +162,8 @@ def test_gradcache_gradients_equal_full_batch(pairs_dir, vocab, grad_accum):
         "tiny", vocab_size=tokenizer.vocab_size, dropout=0.0, attention_dropout=0.0))
 
     def gradients(k):
-        args = build_parser().parse_args(
-            ["--data", "x", "--output", "x", "--grad_accum", str(k), "--batch_size", "16"])
-        trainer = Trainer(model, args, torch.device("cpu"), "fp32")
+        config = TrainConfig(["x"], Path("x"), grad_accum=k, batch_size=16)
+        trainer = Trainer(model, config, torch.device("cpu"), "fp32")
         model.zero_grad(set_to_none=True)
         loss_gen, loss_sim = trainer.backward(batch)
         return loss_gen + loss_sim, {n: p.grad.clone() for n, p in model.named_parameters()}
@@ -204,9 +204,8 @@ def test_teacher_is_frozen_and_in_eval_mode(pairs_dir, vocab, tmp_path):
     cfg = RoFormerSimConfig.preset("tiny", vocab_size=tokenizer.vocab_size)
     student, teacher = RoFormerSim(cfg), RoFormerSim(cfg).eval().requires_grad_(False)
     before = {n: p.clone() for n, p in teacher.state_dict().items()}
-    args = build_parser().parse_args(["--data", "x", "--output", "x", "--stage", "2",
-                                      "--teacher", "x", "--batch_size", "8"])
-    record = Trainer(student, args, torch.device("cpu"), "fp32", teacher).train_step(batch)
+    config = TrainConfig(["x"], Path("x"), stage=2, teacher=Path("x"), batch_size=8)
+    record = Trainer(student, config, torch.device("cpu"), "fp32", teacher).train_step(batch)
     assert record["loss_sim"] > 0
     assert not teacher.training
     assert all(p.grad is None for p in teacher.parameters())
