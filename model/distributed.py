@@ -13,7 +13,9 @@ rank).
 
 from __future__ import annotations
 
+import io
 import os
+import warnings
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -21,6 +23,10 @@ from typing import Any
 import torch
 import torch.distributed as dist
 import torch.distributed.nn.functional as dist_nn
+
+warnings.filterwarnings(  # its suggested successor is a private API; this one works
+    "ignore", message="torch.distributed.nn.functional.all_gather is deprecated",
+    category=FutureWarning)
 
 
 @dataclass(frozen=True)
@@ -57,12 +63,15 @@ class World:
         return x
 
     def gather_objects(self, obj: Any) -> list[Any]:
-        """Every rank's picklable ``obj``, in rank order, on every rank."""
+        """Every rank's ``obj`` (tensors and plain Python values, as ``torch.save`` writes and
+        ``torch.load(weights_only=True)`` reads them), in rank order, on every rank."""
         if self.size == 1:
             return [obj]
-        out: list[Any] = [None] * self.size
-        dist.all_gather_object(out, obj)
-        return out
+        buffer = io.BytesIO()
+        torch.save(obj, buffer)
+        blobs: list[Any] = [None] * self.size
+        dist.all_gather_object(blobs, buffer.getvalue())
+        return [torch.load(io.BytesIO(blob), weights_only=True) for blob in blobs]
 
     def broadcast(self, obj: Any) -> Any:
         """Rank 0's picklable ``obj`` on every rank."""

@@ -245,8 +245,7 @@ class Trainer:
         module: torch.nn.Module = model
         if self.world.size > 1:
             self.ddp = module = DistributedDataParallel(
-                model, device_ids=[device.index] if device.type == "cuda" else None,
-                broadcast_buffers=False)
+                model, device_ids=[device.index] if device.type == "cuda" else None)
         self.encoder = torch.compile(module) if config.compile else module
         self.optimizer, self.scheduler = build_optimizer(model, config, device)
         self.scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
