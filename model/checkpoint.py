@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from safetensors import SafetensorError
 
 STATE_FILE = "trainer_state.pt"
 _CHECKPOINT_RE = re.compile(r"^checkpoint-(\d+)$")
@@ -101,7 +102,7 @@ def write_atomically(target: Path, write: Callable[[Path], None]) -> Path:
         tmp.mkdir()
         write(tmp)
         _fsync_tree(tmp)
-    except (OSError, RuntimeError) as err:  # torch.save reports a failed write as RuntimeError
+    except (OSError, RuntimeError, SafetensorError) as err:  # how torch.save, save_file fail
         shutil.rmtree(tmp, ignore_errors=True)
         reason = err.strerror if isinstance(err, OSError) and err.strerror else err
         raise OSError(f"cannot write {target} (disk full or not writable?): {reason}") from err

@@ -17,6 +17,8 @@ from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from model.roformer import RoFormerSimConfig
+
 PRESETS = ("tiny", "small", "base")
 SIM_LOSSES = ("contrastive", "am_softmax")
 
@@ -113,9 +115,14 @@ class TrainConfig:
             if path is not None and not (path / "config.json").is_file():
                 raise FileNotFoundError(f"--{name} {path}: not a checkpoint directory "
                                         "(no config.json)")
-        if self.init is None and self.config not in PRESETS and not Path(self.config).is_file():
-            raise FileNotFoundError(f"--config {self.config}: not one of {PRESETS} nor a "
-                                    "config.json file")
+        if self.init is None and self.config not in PRESETS:
+            if not Path(self.config).is_file():
+                raise FileNotFoundError(f"--config {self.config}: not one of {PRESETS} nor a "
+                                        "config.json file")
+            try:
+                RoFormerSimConfig.from_json(self.config)
+            except (ValueError, TypeError, AttributeError) as err:
+                raise ValueError(f"--config {self.config}: not a model config ({err})") from err
         if self.vocab is not None and not self.vocab.is_file():
             raise FileNotFoundError(f"--vocab {self.vocab}: file not found")
         if self.steps < 1 or self.save_every < 1:
