@@ -188,17 +188,25 @@ def worker_of_rank(agent_pid, rank):
 
 
 @pytest.mark.slow
-def test_two_ranks_resume_after_kill_reproduces_uninterrupted_run(pairs_dir, vocab, tmp_path):
+def test_two_ranks_resume_after_kill_reproduces_uninterrupted_run(pairs_dir, vocab, tmp_path,
+                                                                  shared_data):
     """2 CPU ranks, GradCache and evaluation on: the job killed by SIGKILL after a checkpoint
     and resumed gives the uninterrupted loss curve, eval records and final weights; a dead rank
     ends the job naming it; resuming on 1 rank is refused."""
-    extra = ("--steps", 8, "--save_every", 3, "--grad_accum", 2, "--eval_every", 4)
+    sts = tmp_path / "sts"
+    sts.mkdir()
+    for name in ("LCQMC.valid.data", "BQ.valid.data"):  # one task per rank
+        lines = (shared_data / "sts" / name).read_text(encoding="utf-8").splitlines()[:40]
+        (sts / name).write_text("\n".join(lines) + "\n", encoding="utf-8")
+    extra = ("--steps", 8, "--save_every", 3, "--grad_accum", 2, "--eval_every", 4,
+             "--sts_dev", sts)
     rc, err = finish(torchrun(train_args(pairs_dir, vocab, tmp_path / "full", *extra)))
     assert rc == 0, err
     expected = curve(tmp_path / "full")
     assert [(r["step"], r.get("kind")) for r in expected] == [
         *((s, None) for s in range(1, 5)), (4, "eval"), *((s, None) for s in range(5, 9)),
         (8, "eval")]
+    assert {"sts_BQ", "sts_LCQMC", "valid_loss"} <= set(expected[4])
 
     killed = tmp_path / "killed"
     proc = torchrun(train_args(pairs_dir, vocab, killed, *extra))
