@@ -21,21 +21,13 @@ from tests.conftest import REPO
 LOSS_KEYS = ("loss", "loss_gen", "loss_sim", "grad_norm", "lr")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models gain nothing from intra-op threads, and lose a lot on a shared machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 @pytest.fixture(scope="module")
-def pairs_dir(tmp_path_factory, shared_data):
+def pairs_dir(tmp_path_factory, lcqmc_positives):
     """Two pair shards of real LCQMC positives (label 1), in the pair Parquet schema."""
-    rows = [line.rstrip("\n").split("\t") for line in
-            (shared_data / "sts" / "LCQMC.valid.data").read_text(encoding="utf-8").splitlines()]
-    positives = [r for r in rows if r[2] == "1"][:240]
+    positives = lcqmc_positives[:240]
     table = pa.table({
         "text_a": [r[0] for r in positives],
         "text_b": [r[1] for r in positives],
@@ -47,11 +39,6 @@ def pairs_dir(tmp_path_factory, shared_data):
     pq.write_table(table.slice(0, 120), out / "train-00000-of-00002.parquet")
     pq.write_table(table.slice(120), out / "train-00001-of-00002.parquet")
     return out
-
-
-@pytest.fixture(scope="module")
-def vocab(shared_data):
-    return shared_data / "vocab" / "roformer-sim-char" / "vocab.txt"
 
 
 def train_args(pairs_dir, vocab, output, *extra):

@@ -34,16 +34,9 @@ VARIANTS = {  # name -> TrainConfig options of the 16-row global batch
 
 
 @pytest.fixture(scope="module")
-def vocab(shared_data):
-    return shared_data / "vocab" / "roformer-sim-char" / "vocab.txt"
-
-
-@pytest.fixture(scope="module")
-def pairs_dir(tmp_path_factory, shared_data):
-    """Two pair shards of real LCQMC positives (label 1), in the pair Parquet schema."""
-    rows = [line.split("\t") for line in
-            (shared_data / "sts" / "LCQMC.valid.data").read_text(encoding="utf-8").splitlines()]
-    positives = [r for r in rows if r[2] == "1"][:192]
+def pairs_dir(tmp_path_factory, lcqmc_positives):
+    """Train and valid shards of real LCQMC positives (label 1) and their manifest."""
+    positives = lcqmc_positives[:192]
     table = pa.table({"text_a": [r[0] for r in positives], "text_b": [r[1] for r in positives]})
     out = tmp_path_factory.mktemp("pairs")
     shards = {"train-00000-of-00002.parquet": table.slice(0, 80),
@@ -188,18 +181,13 @@ def worker_of_rank(agent_pid, rank):
 
 
 @pytest.mark.slow
-def test_two_ranks_resume_after_kill_reproduces_uninterrupted_run(pairs_dir, vocab, tmp_path,
-                                                                  shared_data):
+def test_two_ranks_resume_after_kill_reproduces_uninterrupted_run(pairs_dir, vocab, sts_dev,
+                                                                  tmp_path):
     """2 CPU ranks, GradCache and evaluation on: the job killed by SIGKILL after a checkpoint
     and resumed gives the uninterrupted loss curve, eval records and final weights; a dead rank
     ends the job naming it; resuming on 1 rank is refused."""
-    sts = tmp_path / "sts"
-    sts.mkdir()
-    for name in ("LCQMC.valid.data", "BQ.valid.data"):  # one task per rank
-        lines = (shared_data / "sts" / name).read_text(encoding="utf-8").splitlines()[:40]
-        (sts / name).write_text("\n".join(lines) + "\n", encoding="utf-8")
     extra = ("--steps", 8, "--save_every", 3, "--grad_accum", 2, "--eval_every", 4,
-             "--sts_dev", sts)
+             "--sts_dev", sts_dev)  # 2 STS files: one per rank
     rc, err = finish(torchrun(train_args(pairs_dir, vocab, tmp_path / "full", *extra)))
     assert rc == 0, err
     expected = curve(tmp_path / "full")

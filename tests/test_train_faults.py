@@ -17,24 +17,13 @@ from model import RoFormerSim
 from model.train import Trainer, main, read_metrics
 from tests.conftest import REPO
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread(single_thread):
-    yield
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 @pytest.fixture(scope="module")
-def vocab(shared_data):
-    return shared_data / "vocab" / "roformer-sim-char" / "vocab.txt"
-
-
-@pytest.fixture(scope="module")
-def pairs(shared_data):
-    """Real LCQMC positives (label 1) as (text_a, text_b) lists."""
-    rows = [line.split("\t") for line in
-            (shared_data / "sts" / "LCQMC.valid.data").read_text(encoding="utf-8").splitlines()]
-    positives = [r for r in rows if r[2] == "1"][:64]
-    return [r[0] for r in positives], [r[1] for r in positives]
+def pairs(lcqmc_positives):
+    """64 real LCQMC positives (label 1) as (text_a, text_b) lists."""
+    return [a for a, _ in lcqmc_positives[:64]], [b for _, b in lcqmc_positives[:64]]
 
 
 @pytest.fixture(scope="module")

@@ -14,22 +14,13 @@ from model.train import main, read_metrics
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread(single_thread):
-    yield
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 @pytest.fixture(scope="module")
-def vocab(shared_data):
-    return shared_data / "vocab" / "roformer-sim-char" / "vocab.txt"
-
-
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory, shared_data):
+def corpus(tmp_path_factory, lcqmc_positives):
     """A corpus folder: train and valid shards of real LCQMC positives and their manifest."""
-    rows = [line.split("\t") for line in
-            (shared_data / "sts" / "LCQMC.valid.data").read_text(encoding="utf-8").splitlines()]
-    positives = [r for r in rows if r[2] == "1"][:96]
+    positives = lcqmc_positives[:96]
     out = tmp_path_factory.mktemp("corpus")
     for name, part in (("train-00000-of-00001.parquet", positives[:64]),
                        ("valid-00000-of-00001.parquet", positives[64:])):
@@ -38,16 +29,6 @@ def corpus(tmp_path_factory, shared_data):
     (out / "manifest.json").write_text(json.dumps({"shards": [
         {"file": "train-00000-of-00001.parquet", "split": "train"},
         {"file": "valid-00000-of-00001.parquet", "split": "valid"}]}))
-    return out
-
-
-@pytest.fixture(scope="module")
-def sts_dev(tmp_path_factory, shared_data):
-    """The first 40 pairs of two real STS dev files."""
-    out = tmp_path_factory.mktemp("sts")
-    for name in ("LCQMC.valid.data", "BQ.valid.data"):
-        lines = (shared_data / "sts" / name).read_text(encoding="utf-8").splitlines()[:40]
-        (out / name).write_text("\n".join(lines) + "\n", encoding="utf-8")
     return out
 
 
