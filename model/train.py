@@ -71,7 +71,7 @@ from model.noise import BartNoise
 from model.roformer import VOCAB_FILE, RoFormerSim, RoFormerSimConfig
 from model.tokenizer import Tokenizer
 from model.train_config import PRESETS, TrainConfig, build_parser, parse_config
-from model.validate import Validator
+from model.validate import Validator, read_dev_tasks
 from model.vocab import build_vocab, write_vocab
 
 SIM_LOSSES = {"contrastive": contrastive_loss, "am_softmax": am_softmax_loss}
@@ -460,6 +460,8 @@ def _train(config: TrainConfig, world: World, device: torch.device) -> Path:
     precision = resolve_precision(config.precision, device)
     config.check_world(world.size)
     shards = check_shards(config.data)
+    valid, tasks = ((valid_shards(config.data), read_dev_tasks(config)) if config.eval_every
+                    else ([], []))
     run_dir = config.output
     resume_from, vocab = on_main(world, lambda: prepare_run(config, shards))
     seed_everything(config.seed + world.rank)
@@ -471,8 +473,8 @@ def _train(config: TrainConfig, world: World, device: torch.device) -> Path:
     loader = make_loader(config, shards, make_collator(config, tokenizer, teacher_tokenizer),
                          world, device)
     validator = None if config.eval_every == 0 else Validator(
-        config, trainer, valid_shards(config.data),
-        make_collator(config, tokenizer, teacher_tokenizer, noise=False), tokenizer)
+        config, trainer, valid, make_collator(config, tokenizer, teacher_tokenizer, noise=False),
+        tokenizer, tasks)
     extra = {} if resume_from is None else restore(trainer, loader, resume_from, world)
     if world.main:
         print(f"training {sum(p.numel() for p in model.parameters()) / 1e6:.2f}M parameters on "

@@ -26,32 +26,42 @@ from model.checkpoint import write_atomically
 from model.data import PairStream
 from model.evaluate import evaluate_task
 from model.metrics import EVAL, MetricsLog
-from model.sts import read_sts, sts_files
+from model.sts import StsTask, read_sts, sts_files
 from model.tokenizer import Tokenizer
 
 BEST_DIR = "best"
 BEST_FILE = "best.json"
 
 
+def eval_metrics(tasks: list[StsTask]) -> list[str]:
+    """Names of the values of an eval record, in order."""
+    return ["valid_loss", "valid_loss_gen", "valid_loss_sim", *(f"sts_{t.name}" for t in tasks)]
+
+
+def read_dev_tasks(config) -> list[StsTask]:
+    """The ``--sts_dev`` tasks, checked (with ``--save_best``) before training starts."""
+    tasks = [] if config.sts_dev is None else [read_sts(p) for p in sts_files([config.sts_dev])]
+    names = [task.name for task in tasks]
+    if len(set(names)) < len(names):
+        raise ValueError(f"--sts_dev {config.sts_dev} names a task twice: {names}")
+    metrics = eval_metrics(tasks)
+    if config.save_best is not None and config.save_best not in metrics:
+        raise ValueError(f"--save_best {config.save_best}: not one of {metrics}")
+    return tasks
+
+
 class Validator:
-    """Evaluates ``trainer``'s model; see the module docstring."""
+    """Evaluates ``trainer``'s model on the valid ``shards`` (rows made by ``collate``) and the
+    STS ``tasks``; see the module docstring."""
 
     def __init__(self, config, trainer, shards: list[Path], collate: Callable,
-                 tokenizer: Tokenizer) -> None:
-        self.config, self.trainer, self.tokenizer = config, trainer, tokenizer
+                 tokenizer: Tokenizer, tasks: list[StsTask]) -> None:
+        self.config, self.trainer, self.tokenizer, self.tasks = config, trainer, tokenizer, tasks
         world = trainer.world
         self.stream = PairStream([str(p) for p in shards], config.batch_size, collate,
                                  shuffle_buffer=1, seed=config.seed, epochs=1,
                                  rank=world.rank, world_size=world.size)
-        self.tasks = []
-        if config.sts_dev is not None:
-            self.tasks = [read_sts(path) for path in sts_files([config.sts_dev])]
-        names = [f"sts_{task.name}" for task in self.tasks]
-        if len(set(names)) < len(names):
-            raise ValueError(f"--sts_dev {config.sts_dev} names a task twice: {names}")
-        self.metrics = ["valid_loss", "valid_loss_gen", "valid_loss_sim", *names]
-        if config.save_best is not None and config.save_best not in self.metrics:
-            raise ValueError(f"--save_best {config.save_best}: not one of {self.metrics}")
+        self.metrics = eval_metrics(tasks)
 
     def valid_loss(self) -> dict[str, float]:
         sums = torch.zeros(4, dtype=torch.float64)

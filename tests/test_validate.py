@@ -85,12 +85,14 @@ def test_eval_records_are_reproduced_by_resume(corpus, vocab, tmp_path):
 def test_bad_eval_options_are_refused(corpus, vocab, tmp_path, extra, message):
     with pytest.raises(SystemExit, match=message):
         main(args(corpus, vocab, tmp_path / "run", "--steps", 1, *extra))
+    assert not (tmp_path / "run").exists()
 
 
 def test_eval_needs_a_valid_split(corpus, vocab, tmp_path):
     with pytest.raises(SystemExit, match="the valid split is read from a corpus manifest"):
         main(args(corpus / "train-*.parquet", vocab, tmp_path / "run", "--steps", 1,
                   "--eval_every", 1))
+    assert not (tmp_path / "run").exists()
 
 
 def test_plot_of_a_run_without_records_is_an_error(tmp_path):
