@@ -369,21 +369,29 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def resume_point(run_dir: Path) -> Path | None:
-    """The newest checkpoint whose weights and trainer state load; each newer, unreadable one
-    is reported on stderr and skipped."""
-    for _, path in reversed(checkpoint_steps(run_dir)):
+def resume_point(run_dir: Path) -> tuple[int, Path, dict[str, Any]] | None:
+    """(step, path, trainer state) of the newest checkpoint whose weights and trainer state
+    load; each newer, unreadable one is reported on stderr and skipped."""
+    for step, path in reversed(checkpoint_steps(run_dir)):
         try:
             RoFormerSim.from_pretrained(path)
-            load_trainer_state(path)
+            state = load_trainer_state(path)
         except USER_ERRORS as err:
             print(f"warning: skipping unreadable {path}: {err}", file=sys.stderr)
             continue
-        return path
+        return step, path, state
     return None
 
 
-def prepare_run(config: TrainConfig, shards: list[Path]) -> tuple[Path | None, Path]:
+def check_world_size(state: dict[str, Any], checkpoint: Path, world_size: int) -> None:
+    if state["world_size"] != world_size:
+        raise ValueError(f"--resume from {checkpoint}: written by {state['world_size']} rank(s), "
+                         f"this job has {world_size}; resume with the same number of ranks "
+                         "(torchrun --nnodes × --nproc_per_node) to continue exactly")
+
+
+def prepare_run(config: TrainConfig, shards: list[Path], world_size: int
+                ) -> tuple[Path | None, Path]:
     """On rank 0, before any rank trains: create the run directory, check that ``--resume``
     keeps the options of the run it continues, pick the checkpoint to resume from, and write
     the vocabulary and ``args.json``. Returns (checkpoint or None, vocab.txt)."""
@@ -400,13 +408,16 @@ def prepare_run(config: TrainConfig, shards: list[Path]) -> tuple[Path | None, P
     run_dir.mkdir(parents=True, exist_ok=True)
     clean_temporaries(run_dir)
     checkpoints = checkpoint_steps(run_dir) if config.resume else []
-    resume_from = resume_point(run_dir) if checkpoints else None
-    if checkpoints and resume_from is None:
+    point = resume_point(run_dir) if checkpoints else None
+    if checkpoints and point is None:
         raise ValueError(f"--resume {run_dir}: none of its {len(checkpoints)} checkpoint(s) "
                          "is readable")
-    if resume_from is not None and checkpoints[-1][1] != resume_from:
-        print(f"resuming from {resume_from}, the newest intact checkpoint", file=sys.stderr)
-    truncate_metrics(run_dir, 0 if resume_from is None else int(resume_from.name.split("-")[1]))
+    step, resume_from = (0, None) if point is None else point[:2]
+    if point is not None:
+        check_world_size(point[2], resume_from, world_size)
+        if checkpoints[-1][1] != resume_from:
+            print(f"resuming from {resume_from}, the newest intact checkpoint", file=sys.stderr)
+    truncate_metrics(run_dir, step)
     vocab = choose_vocab(config, run_dir, shards)
     config.write_json(run_dir / ARGS_FILE)
     return resume_from, vocab
@@ -431,10 +442,7 @@ def restore(trainer: Trainer, loader: PairLoader, checkpoint: Path, world: World
     """Load the trainer state and this rank's data position and RNG from ``checkpoint``;
     returns the saved ``extra`` state (the best eval value)."""
     state = load_trainer_state(checkpoint)
-    if state["world_size"] != world.size:
-        raise ValueError(f"--resume from {checkpoint}: written by {state['world_size']} rank(s), "
-                         f"this job has {world.size}; resume with the same number of ranks "
-                         "(torchrun --nnodes × --nproc_per_node) to continue exactly")
+    check_world_size(state, checkpoint, world.size)
     trainer.load_state_dict(state["trainer"])
     mine = state["ranks"][world.rank]
     try:
@@ -463,7 +471,7 @@ def _train(config: TrainConfig, world: World, device: torch.device) -> Path:
     valid, tasks = ((valid_shards(config.data), read_dev_tasks(config)) if config.eval_every
                     else ([], []))
     run_dir = config.output
-    resume_from, vocab = on_main(world, lambda: prepare_run(config, shards))
+    resume_from, vocab = on_main(world, lambda: prepare_run(config, shards, world.size))
     seed_everything(config.seed + world.rank)
     tokenizer = Tokenizer(vocab)
     model = build_model(config, tokenizer.vocab_size, resume_from).to(device)
