@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -28,6 +28,10 @@ from model.evaluate import evaluate_task
 from model.metrics import EVAL, MetricsLog
 from model.sts import StsTask, read_sts, sts_files
 from model.tokenizer import Tokenizer
+from model.train_config import TrainConfig
+
+if TYPE_CHECKING:
+    from model.train import Trainer
 
 BEST_DIR = "best"
 BEST_FILE = "best.json"
@@ -38,7 +42,7 @@ def eval_metrics(tasks: list[StsTask]) -> list[str]:
     return ["valid_loss", "valid_loss_gen", "valid_loss_sim", *(f"sts_{t.name}" for t in tasks)]
 
 
-def read_dev_tasks(config) -> list[StsTask]:
+def read_dev_tasks(config: TrainConfig) -> list[StsTask]:
     """The ``--sts_dev`` tasks, checked (with ``--save_best``) before training starts."""
     tasks = [] if config.sts_dev is None else [read_sts(p) for p in sts_files([config.sts_dev])]
     names = [task.name for task in tasks]
@@ -54,8 +58,8 @@ class Validator:
     """Evaluates ``trainer``'s model on the valid ``shards`` (rows made by ``collate``) and the
     STS ``tasks``; see the module docstring."""
 
-    def __init__(self, config, trainer, shards: list[Path], collate: Callable,
-                 tokenizer: Tokenizer, tasks: list[StsTask]) -> None:
+    def __init__(self, config: TrainConfig, trainer: Trainer, shards: list[Path],
+                 collate: Callable, tokenizer: Tokenizer, tasks: list[StsTask]) -> None:
         self.config, self.trainer, self.tokenizer, self.tasks = config, trainer, tokenizer, tasks
         world = trainer.world
         self.stream = PairStream([str(p) for p in shards], config.batch_size, collate,
