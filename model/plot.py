@@ -2,9 +2,9 @@
 
     python -m model.plot runs/NAME [--out FILE]      # default runs/NAME/metrics.png
 
-Panels: ``loss``, ``loss_gen``, ``loss_sim`` (and the eval records' ``valid_loss*`` as markers);
-``lr``; the ``sts_TASK`` Spearman values of the eval records, when there are any. The trainer
-writes the same plot at the end of every run (``model.train``).
+Panels: ``loss``, ``loss_gen``, ``loss_sim`` (the eval records' ``valid_*`` of each as dashed
+markers in its colour); ``lr``; the ``sts_TASK`` Spearman values of the eval records, when there
+are any. The trainer writes the same plot at the end of every run (``model.train``).
 """
 
 from __future__ import annotations
@@ -34,12 +34,12 @@ def plot_run(run_dir: str | Path, out: str | Path | None = None) -> Path:
     panels = 3 if sts else 2
     fig, axes = plt.subplots(panels, 1, figsize=(8, 2.6 * panels), sharex=True)
     steps = [r["step"] for r in train]
-    for key in ("loss", "loss_gen", "loss_sim"):
-        axes[0].plot(steps, [r[key] for r in train], label=key, linewidth=1)
-    for key in ("valid_loss", "valid_loss_gen", "valid_loss_sim"):
-        points = [(r["step"], r[key]) for r in evals if key in r]
+    for color, key in enumerate(("loss", "loss_gen", "loss_sim")):
+        axes[0].plot(steps, [r[key] for r in train], label=key, linewidth=1, color=f"C{color}")
+        points = [(r["step"], r[f"valid_{key}"]) for r in evals if f"valid_{key}" in r]
         if points:
-            axes[0].plot(*zip(*points), marker="o", linestyle="--", label=key)
+            axes[0].plot(*zip(*points), marker="o", linestyle="--", label=f"valid_{key}",
+                         color=f"C{color}")
     axes[0].set_ylabel("loss")
     axes[0].legend(fontsize="small", ncol=2)
     axes[1].plot(steps, [r["lr"] for r in train], color="tab:gray")
