@@ -194,9 +194,9 @@ def rank_steps(rank: int, world_size: int, store: str, args: argparse.Namespace,
 
 
 def ddp_seconds(args: argparse.Namespace, state: dict, batch: dict, world: World,
-                device: torch.device) -> float:
-    """Fastest wall time of ``--rounds`` × ``--steps`` steps of this rank's share of ``batch``
-    (ranks start each round together)."""
+                device: torch.device) -> list[float]:
+    """[wall, process CPU] seconds of the fastest of ``--rounds`` × ``--steps`` steps of this
+    rank's share of ``batch`` (ranks start each round together), averaged over ranks."""
     model = RoFormerSim(RoFormerSimConfig.from_dict(state["config"])).to(device)
     model.load_state_dict(state["weights"])
     trainer = Trainer(model, bench_config(args), device, args.precision, world=world)
@@ -204,11 +204,11 @@ def ddp_seconds(args: argparse.Namespace, state: dict, batch: dict, world: World
     mine = {k: v[world.rank * rows:(world.rank + 1) * rows].to(device) for k, v in batch.items()}
     for _ in range(args.warmup):
         trainer.train_step(mine)
-    best = math.inf
+    best = (math.inf, math.inf)
     for _ in range(args.rounds):
         world.barrier()
-        best = min(best, timed(trainer.train_step, mine, args.steps, device)[0])
-    return float(world.sum(torch.tensor(best, device=device)).item() / world.size)
+        best = min(best, timed(trainer.train_step, mine, args.steps, device))
+    return (world.sum(torch.tensor(best, device=device)) / world.size).tolist()
 
 
 def ddp_main(args: argparse.Namespace, cfg: RoFormerSimConfig, batch: dict) -> dict[str, float]:
@@ -219,13 +219,13 @@ def ddp_main(args: argparse.Namespace, cfg: RoFormerSimConfig, batch: dict) -> d
 
     torch.manual_seed(args.seed)
     state = {"config": cfg.to_dict(), "weights": RoFormerSim(cfg).state_dict()}
-    one = ddp_seconds(args, state, batch, World(), torch.device(args.device))
+    one, one_cpu = ddp_seconds(args, state, batch, World(), torch.device(args.device))
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "seconds.json"
         mp.start_processes(rank_steps, (args.nproc, str(Path(tmp) / "store"), args, state,
                                         batch, str(out)),
                            nprocs=args.nproc, start_method="spawn")
-        many = json.loads(out.read_text())
+        many, many_cpu = json.loads(out.read_text())
     tokens = int(batch["attention_mask"].sum()) * args.steps
     result = {"tokens_per_s_1": tokens / one, f"tokens_per_s_{args.nproc}": tokens / many}
     result["scaling"] = one / many
@@ -236,9 +236,11 @@ def ddp_main(args: argparse.Namespace, cfg: RoFormerSimConfig, batch: dict) -> d
     print(f"global batch {B} rows × {L} positions, {tokens // args.steps} real tokens/step; "
           f"fastest of {args.rounds} rounds × {args.steps} steps after {args.warmup} warm-up")
     print(f"{'1 rank':>10}: {result['tokens_per_s_1']:10.0f} tokens/s, "
-          f"{one / args.steps * 1e3:8.1f} ms/step")
+          f"{one / args.steps * 1e3:8.1f} ms/step (process CPU {one_cpu / args.steps * 1e3:8.1f}"
+          " ms/step)")
     print(f"{f'{args.nproc} ranks':>10}: {result[f'tokens_per_s_{args.nproc}']:10.0f} tokens/s, "
-          f"{many / args.steps * 1e3:8.1f} ms/step ({B // args.nproc} rows per rank)")
+          f"{many / args.steps * 1e3:8.1f} ms/step (process CPU per rank "
+          f"{many_cpu / args.steps * 1e3:8.1f} ms/step; {B // args.nproc} rows per rank)")
     print(f"scaling {args.nproc} ranks / 1: {result['scaling']:.2f}x (ideal {args.nproc}x; "
           f"efficiency {100 * result['scaling'] / args.nproc:.0f} %)")
     return result
