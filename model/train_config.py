@@ -187,9 +187,10 @@ def _base_type(hint: Any) -> Any:
 
 def build_parser() -> argparse.ArgumentParser:
     """The CLI: one ``--flag`` per :class:`TrainConfig` field, required when it has no default."""
-    p = argparse.ArgumentParser(prog="python -m model.train", description=(
-        "Train RoFormer-Sim on pair shards: stage 1 (generation + contrastive), stage 2 "
-        "(distillation); under torchrun, on every rank."))
+    p = argparse.ArgumentParser(
+        prog="python -m model.train",
+        description="Train RoFormer-Sim on pair shards: stage 1 (generation + contrastive), "
+                    "stage 2 (distillation); under torchrun, on every rank.")
     hints = typing.get_type_hints(TrainConfig)
     for f in fields(TrainConfig):
         kind = _base_type(hints[f.name])
@@ -204,6 +205,8 @@ def build_parser() -> argparse.ArgumentParser:
             kwargs["required"] = True
         else:
             kwargs["default"] = f.default
+            if f.default is not None and f.default is not False:
+                kwargs["help"] += f" (default: {f.default})"
         p.add_argument(f"--{f.name}", **kwargs)
     return p
 
