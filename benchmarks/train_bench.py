@@ -1,7 +1,16 @@
-"""Training throughput: our RoFormer-Sim step vs the same step on ``transformers.RoFormerModel``.
+"""Training throughput: our RoFormer-Sim step vs the same step on ``transformers.RoFormerModel``,
+and (``--nproc N``) N DistributedDataParallel ranks vs 1 on the same global batch.
 
     python benchmarks/train_bench.py --config small --batch_size 16 --steps 4     # CPU
     python benchmarks/train_bench.py --config base --batch_size 96 --precision bf16 --compile
+    python benchmarks/train_bench.py --config small --batch_size 16 --nproc 2 --threads 1
+
+``--nproc N`` times ``Trainer.train_step`` on the whole global batch in one process, then on N
+gloo (CPU) or nccl (CUDA: one GPU per rank) ranks that each take ``batch_size / N`` rows, gather
+the pooled vectors for the contrastive loss and average gradients (``model.train``). Ideal
+scaling is N × the 1-rank tokens/s; the gap is the communication and synchronisation overhead
+(on CPU each rank uses ``--threads`` threads, so compare on a machine with N × threads free
+cores).
 
 Both steps do the same work on the same batch: forward under the UniLM mask, seq2seq
 cross-entropy on segment b + in-batch contrastive loss on the pooled [CLS] vectors, backward,
@@ -46,11 +55,12 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from model.data import PairCollator  # noqa: E402
+from model.distributed import World  # noqa: E402
 from model.losses import contrastive_loss, seq2seq_loss, seq2seq_targets  # noqa: E402
 from model.noise import BartNoise  # noqa: E402
 from model.roformer import RoFormerSim, RoFormerSimConfig, attention_bias  # noqa: E402
 from model.tokenizer import Tokenizer  # noqa: E402
-from model.train import Trainer, autocast, build_parser  # noqa: E402
+from model.train import TrainConfig, Trainer, autocast  # noqa: E402
 
 SHARED = REPO.parent / "shared" / "data"
 H100_BF16_TFLOPS = 989.0
@@ -159,6 +169,83 @@ def timed(step, batch, steps: int, device: torch.device) -> tuple[float, float]:
     return time.perf_counter() - wall, time.process_time() - cpu
 
 
+def bench_config(args: argparse.Namespace) -> TrainConfig:
+    return TrainConfig(["-"], Path("-"), batch_size=args.batch_size, lr=1e-5,
+                       compile=args.compile)
+
+
+def rank_steps(rank: int, world_size: int, store: str, args: argparse.Namespace,
+               state: dict, batch: dict, out: str) -> None:
+    """One rank of ``--nproc``: ``batch_size / N`` rows, best wall time of the timed rounds."""
+    import torch.distributed as dist
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    cuda = args.device.startswith("cuda")
+    device = torch.device("cuda", rank) if cuda else torch.device("cpu")
+    dist.init_process_group("nccl" if cuda else "gloo", init_method=f"file://{store}",
+                            rank=rank, world_size=world_size)
+    try:
+        seconds = ddp_seconds(args, state, batch, World(rank, world_size), device)
+        if rank == 0:
+            Path(out).write_text(json.dumps(seconds))
+    finally:
+        dist.destroy_process_group()
+
+
+def ddp_seconds(args: argparse.Namespace, state: dict, batch: dict, world: World,
+                device: torch.device) -> list[float]:
+    """[wall, process CPU] seconds of the fastest of ``--rounds`` × ``--steps`` steps of this
+    rank's share of ``batch`` (ranks start each round together), averaged over ranks."""
+    model = RoFormerSim(RoFormerSimConfig.from_dict(state["config"])).to(device)
+    model.load_state_dict(state["weights"])
+    trainer = Trainer(model, bench_config(args), device, args.precision, world=world)
+    rows = args.batch_size // world.size
+    mine = {k: v[world.rank * rows:(world.rank + 1) * rows].to(device) for k, v in batch.items()}
+    for _ in range(args.warmup):
+        trainer.train_step(mine)
+    best = (math.inf, math.inf)
+    for _ in range(args.rounds):
+        world.barrier()
+        best = min(best, timed(trainer.train_step, mine, args.steps, device))
+    return (world.sum(torch.tensor(best, device=device)) / world.size).tolist()
+
+
+def ddp_main(args: argparse.Namespace, cfg: RoFormerSimConfig, batch: dict) -> dict[str, float]:
+    """``--nproc N``: tokens/s of N ranks vs 1 on the same global batch."""
+    import tempfile
+
+    import torch.multiprocessing as mp
+
+    torch.manual_seed(args.seed)
+    state = {"config": cfg.to_dict(), "weights": RoFormerSim(cfg).state_dict()}
+    one, one_cpu = ddp_seconds(args, state, batch, World(), torch.device(args.device))
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "seconds.json"
+        mp.start_processes(rank_steps, (args.nproc, str(Path(tmp) / "store"), args, state,
+                                        batch, str(out)),
+                           nprocs=args.nproc, start_method="spawn")
+        many, many_cpu = json.loads(out.read_text())
+    tokens = int(batch["attention_mask"].sum()) * args.steps
+    result = {"tokens_per_s_1": tokens / one, f"tokens_per_s_{args.nproc}": tokens / many}
+    result["scaling"] = one / many
+    B, L = batch["input_ids"].shape
+    print(f"device {args.device}, {args.threads or torch.get_num_threads()} thread(s) per "
+          f"process, torch {torch.__version__}, config {args.config}, precision "
+          f"{args.precision}")
+    print(f"global batch {B} rows × {L} positions, {tokens // args.steps} real tokens/step; "
+          f"fastest of {args.rounds} rounds × {args.steps} steps after {args.warmup} warm-up")
+    print(f"{'1 rank':>10}: {result['tokens_per_s_1']:10.0f} tokens/s, "
+          f"{one / args.steps * 1e3:8.1f} ms/step (process CPU {one_cpu / args.steps * 1e3:8.1f}"
+          " ms/step)")
+    print(f"{f'{args.nproc} ranks':>10}: {result[f'tokens_per_s_{args.nproc}']:10.0f} tokens/s, "
+          f"{many / args.steps * 1e3:8.1f} ms/step (process CPU per rank "
+          f"{many_cpu / args.steps * 1e3:8.1f} ms/step; {B // args.nproc} rows per rank)")
+    print(f"scaling {args.nproc} ranks / 1: {result['scaling']:.2f}x (ideal {args.nproc}x; "
+          f"efficiency {100 * result['scaling'] / args.nproc:.0f} %)")
+    return result
+
+
 def main(argv: list[str] | None = None) -> dict[str, float]:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--config", default="small", choices=("tiny", "small", "base"))
@@ -174,7 +261,12 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     p.add_argument("--peak_tflops", type=float,
                    help="device peak for MFU (default: 989 on CUDA = H100 bf16 dense)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--nproc", type=int, default=0,
+                   help="time N DDP ranks against 1 on the same global batch (ours only)")
     args = p.parse_args(argv)
+    if args.nproc and args.batch_size % (2 * args.nproc):
+        p.error(f"--batch_size {args.batch_size} must give each of {args.nproc} ranks an even "
+                "number of rows")
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
@@ -185,15 +277,14 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
                                    attention_dropout=0.0)
     batch = {k: v.to(device) for k, v in
              qa_batch(tokenizer, args.batch_size, args.maxlen, args.seed).items()}
+    if args.nproc:
+        return ddp_main(args, cfg, {k: v.cpu() for k, v in batch.items()})
     torch.manual_seed(args.seed)
     ours = RoFormerSim(cfg).to(device)
     hf = HFRoFormerSim(cfg).to(device)
     hf.load_from(ours)
 
-    train_args = build_parser().parse_args(
-        ["--data", "-", "--output", "-", "--batch_size", str(args.batch_size), "--lr", "1e-5"]
-        + (["--compile"] if args.compile else []))
-    our_step = Trainer(ours, train_args, device, args.precision)
+    our_step = Trainer(ours, bench_config(args), device, args.precision)
     hf_step = HFStep(hf, args.precision, device)
     with torch.no_grad():
         ours.train()

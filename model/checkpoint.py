@@ -14,6 +14,7 @@ leftover temporaries are removed by :func:`clean_temporaries`.
 from __future__ import annotations
 
 import os
+import pickle
 import random
 import re
 import shutil
@@ -23,6 +24,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from safetensors import SafetensorError
 
 STATE_FILE = "trainer_state.pt"
 _CHECKPOINT_RE = re.compile(r"^checkpoint-(\d+)$")
@@ -90,14 +92,20 @@ def write_atomically(target: Path, write: Callable[[Path], None]) -> Path:
     """Call ``write(tmp_dir)`` then rename ``tmp_dir`` to ``target`` (replacing an old one).
 
     ``target``'s parent must exist; the temporary lives beside ``target`` so the rename never
-    crosses a file system.
+    crosses a file system. A failed write (disk full, no permission) removes the temporary and
+    raises ``OSError`` naming ``target``; the old ``target`` stays.
     """
     tmp = target.parent / f"{_TMP_PREFIX}{target.name}-{os.getpid()}"
     if tmp.exists():
         shutil.rmtree(tmp)
-    tmp.mkdir()
-    write(tmp)
-    _fsync_tree(tmp)
+    try:
+        tmp.mkdir()
+        write(tmp)
+        _fsync_tree(tmp)
+    except (OSError, RuntimeError, SafetensorError) as err:  # how torch.save, save_file fail
+        shutil.rmtree(tmp, ignore_errors=True)
+        reason = err.strerror if isinstance(err, OSError) and err.strerror else err
+        raise OSError(f"cannot write {target} (disk full or not writable?): {reason}") from err
     old = None
     if target.exists():
         old = target.parent / f"{_OLD_PREFIX}{target.name}-{os.getpid()}"
@@ -134,11 +142,15 @@ def save_checkpoint(
 
 
 def load_trainer_state(checkpoint: Path) -> dict[str, Any]:
-    """Read ``trainer_state.pt`` (tensors and plain Python values only: ``weights_only``)."""
+    """Read ``trainer_state.pt`` (tensors and plain Python values only: ``weights_only``);
+    ``ValueError`` naming the file when it is truncated or corrupt."""
     path = checkpoint / STATE_FILE
     if not path.is_file():
         raise FileNotFoundError(f"{checkpoint}: incomplete training checkpoint (no {STATE_FILE})")
-    return torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except (RuntimeError, EOFError, pickle.UnpicklingError) as err:
+        raise ValueError(f"{path}: truncated or corrupt ({err})") from err
 
 
 def _fsync_tree(root: Path) -> None:

@@ -19,7 +19,7 @@ RNG state captured before its first forward. The cost is one extra forward per m
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any, TypeVar
 
 import torch
@@ -53,6 +53,7 @@ def cached_backward(
     batch_loss: Callable[[torch.Tensor], torch.Tensor],
     backward: Callable[[torch.Tensor], None],
     device: torch.device,
+    no_sync: Callable[[], AbstractContextManager] = nullcontext,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Accumulate into ``.grad`` the gradient of ``Σ_k local_k + batch_loss(cat_k r_k)``.
 
@@ -61,6 +62,8 @@ def cached_backward(
     value (e.g. a token-summed cross-entropy divided by the whole batch's token count).
     ``batch_loss`` receives the concatenated (B, H) representations in float32.
     ``backward(loss)`` runs the backward pass (e.g. ``scaler.scale(loss).backward()``).
+    ``no_sync()`` wraps the forward and backward of every micro-batch but the last
+    (``DistributedDataParallel.no_sync``: gradients are averaged over ranks once per step).
 
     With one chunk this is a plain forward/backward. Returns the detached
     ``(Σ local_k, batch_loss)``.
@@ -82,9 +85,9 @@ def cached_backward(
     rep_grads = rep_grad.split([r.shape[0] for r in reps])
 
     local_total = torch.zeros((), device=full.device)
-    for chunk, state, grad in zip(chunks, states, rep_grads):
-        with state.replay():
+    for k, (chunk, state, grad) in enumerate(zip(chunks, states, rep_grads)):
+        with no_sync() if k < len(chunks) - 1 else nullcontext(), state.replay():
             rep, local = forward(chunk)
-        backward(local + (rep.float() * grad).sum())
+            backward(local + (rep.float() * grad).sum())
         local_total += local.detach()
     return local_total, coupled.detach()

@@ -33,6 +33,7 @@ pass ``position_ids`` (B, 1) = each row's length + step.
 from __future__ import annotations
 
 import json
+import pickle
 import re
 import shutil
 import warnings
@@ -602,10 +603,17 @@ def _check_tied(state: dict[str, Tensor]) -> None:
 def _read_weights(directory: Path) -> dict[str, Tensor]:
     safetensors_path, bin_path = directory / WEIGHTS_SAFETENSORS, directory / WEIGHTS_BIN
     if safetensors_path.is_file():
+        from safetensors import SafetensorError
         from safetensors.torch import load_file
 
-        return load_file(str(safetensors_path))
+        try:
+            return load_file(str(safetensors_path))
+        except SafetensorError as err:
+            raise ValueError(f"{safetensors_path}: truncated or corrupt weights ({err})") from err
     if bin_path.is_file():
-        return torch.load(bin_path, map_location="cpu", weights_only=True)
+        try:
+            return torch.load(bin_path, map_location="cpu", weights_only=True)
+        except (RuntimeError, EOFError, pickle.UnpicklingError) as err:
+            raise ValueError(f"{bin_path}: truncated or corrupt weights ({err})") from err
     raise FileNotFoundError(f"{directory}: neither {WEIGHTS_SAFETENSORS} nor {WEIGHTS_BIN} found")
 

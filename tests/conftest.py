@@ -43,3 +43,26 @@ def single_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="session")
+def vocab(shared_data) -> Path:
+    """The RoFormer-Sim char vocabulary (12k entries)."""
+    return shared_data / "vocab" / "roformer-sim-char" / "vocab.txt"
+
+
+@pytest.fixture(scope="session")
+def lcqmc_positives(shared_data) -> list[tuple[str, str]]:
+    """The real (text1, text2) pairs labelled 1 in ``sts/LCQMC.valid.data``."""
+    lines = (shared_data / "sts" / "LCQMC.valid.data").read_text(encoding="utf-8").splitlines()
+    return [(a, b) for a, b, label in (line.split("\t") for line in lines) if label == "1"]
+
+
+@pytest.fixture(scope="session")
+def sts_dev(shared_data, tmp_path_factory) -> Path:
+    """A folder with the first 40 pairs of two real STS dev files (LCQMC, BQ)."""
+    out = tmp_path_factory.mktemp("sts-dev")
+    for name in ("LCQMC.valid.data", "BQ.valid.data"):
+        lines = (shared_data / "sts" / name).read_text(encoding="utf-8").splitlines()[:40]
+        (out / name).write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return out

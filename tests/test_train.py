@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -14,27 +15,19 @@ import torch
 
 from model import RoFormerSim, RoFormerSimConfig, Tokenizer
 from model.data import PairCollator
-from model.train import Trainer, build_parser, main, read_metrics
+from model.train import TrainConfig, Trainer, main, read_metrics
 from tests.conftest import REPO
 
 LOSS_KEYS = ("loss", "loss_gen", "loss_sim", "grad_norm", "lr")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models gain nothing from intra-op threads, and lose a lot on a shared machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 @pytest.fixture(scope="module")
-def pairs_dir(tmp_path_factory, shared_data):
+def pairs_dir(tmp_path_factory, lcqmc_positives):
     """Two pair shards of real LCQMC positives (label 1), in the pair Parquet schema."""
-    rows = [line.rstrip("\n").split("\t") for line in
-            (shared_data / "sts" / "LCQMC.valid.data").read_text(encoding="utf-8").splitlines()]
-    positives = [r for r in rows if r[2] == "1"][:240]
+    positives = lcqmc_positives[:240]
     table = pa.table({
         "text_a": [r[0] for r in positives],
         "text_b": [r[1] for r in positives],
@@ -46,11 +39,6 @@ def pairs_dir(tmp_path_factory, shared_data):
     pq.write_table(table.slice(0, 120), out / "train-00000-of-00002.parquet")
     pq.write_table(table.slice(120), out / "train-00001-of-00002.parquet")
     return out
-
-
-@pytest.fixture(scope="module")
-def vocab(shared_data):
-    return shared_data / "vocab" / "roformer-sim-char" / "vocab.txt"
 
 
 def train_args(pairs_dir, vocab, output, *extra):
@@ -137,7 +125,7 @@ def test_resume_after_sigkill_reproduces_uninterrupted_curve(pairs_dir, vocab, t
 def test_resume_from_last_checkpoint_continues_exactly(pairs_dir, vocab, tmp_path):
     main(train_args(pairs_dir, vocab, tmp_path / "full", "--steps", 6))
     main(train_args(pairs_dir, vocab, tmp_path / "split", "--steps", 4, "--save_every", 2))
-    with pytest.raises(SystemExit, match="batch_size=8"):
+    with pytest.raises(SystemExit, match="--batch_size 8 → 4"):
         main(train_args(pairs_dir, vocab, tmp_path / "split", "--steps", 6, "--resume",
                         "--batch_size", 4))
     main(train_args(pairs_dir, vocab, tmp_path / "split", "--steps", 6, "--resume"))
@@ -161,9 +149,8 @@ def test_gradcache_gradients_equal_full_batch(pairs_dir, vocab, grad_accum):
         "tiny", vocab_size=tokenizer.vocab_size, dropout=0.0, attention_dropout=0.0))
 
     def gradients(k):
-        args = build_parser().parse_args(
-            ["--data", "x", "--output", "x", "--grad_accum", str(k), "--batch_size", "16"])
-        trainer = Trainer(model, args, torch.device("cpu"), "fp32")
+        config = TrainConfig(["x"], Path("x"), grad_accum=k, batch_size=16)
+        trainer = Trainer(model, config, torch.device("cpu"), "fp32")
         model.zero_grad(set_to_none=True)
         loss_gen, loss_sim = trainer.backward(batch)
         return loss_gen + loss_sim, {n: p.grad.clone() for n, p in model.named_parameters()}
@@ -204,9 +191,8 @@ def test_teacher_is_frozen_and_in_eval_mode(pairs_dir, vocab, tmp_path):
     cfg = RoFormerSimConfig.preset("tiny", vocab_size=tokenizer.vocab_size)
     student, teacher = RoFormerSim(cfg), RoFormerSim(cfg).eval().requires_grad_(False)
     before = {n: p.clone() for n, p in teacher.state_dict().items()}
-    args = build_parser().parse_args(["--data", "x", "--output", "x", "--stage", "2",
-                                      "--teacher", "x", "--batch_size", "8"])
-    record = Trainer(student, args, torch.device("cpu"), "fp32", teacher).train_step(batch)
+    config = TrainConfig(["x"], Path("x"), stage=2, teacher=Path("x"), batch_size=8)
+    record = Trainer(student, config, torch.device("cpu"), "fp32", teacher).train_step(batch)
     assert record["loss_sim"] > 0
     assert not teacher.training
     assert all(p.grad is None for p in teacher.parameters())
