@@ -44,12 +44,14 @@ from model.tokenizer import Tokenizer
 REQUIRED_COLUMNS = ("text_a", "text_b")
 READ_BATCH_ROWS = 4096
 Pair = tuple[str, str]
+MANIFEST_FILE = "_manifest.json"
+"""The corpus manifest's name in a ``pipelines.build_corpus`` output folder."""
 
 
 def resolve_shards(
     data: str | Path | Sequence[str | Path], split: str | None = "train"
 ) -> list[Path]:
-    """Shard paths of ``data``: a glob, a ``manifest.json``, a folder (its ``manifest.json`` if
+    """Shard paths of ``data``: a glob, a manifest, a folder (its ``_manifest.json`` if
     it has one, else its ``*.parquet``), or a list of those.
 
     A manifest (as ``pipelines.build_corpus`` writes it) lists its shards under ``"shards"``:
@@ -62,7 +64,7 @@ def resolve_shards(
     for spec in specs:
         spec = Path(spec)
         if spec.is_dir():
-            manifest = spec / "_manifest.json"
+            manifest = spec / MANIFEST_FILE
             spec = manifest if manifest.is_file() else spec / "*.parquet"
         if spec.suffix == ".json":
             paths.extend(_manifest_shards(spec, split))

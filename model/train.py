@@ -1,7 +1,7 @@
 """Train RoFormer-Sim on pair shards: stage 1 (generation + contrastive), stage 2 (distillation).
 
     python -m model.train --data 'out/corpus/train-*.parquet' --output runs/sim --config small
-    python -m model.train --data out/corpus/manifest.json --output runs/sim2 --stage 2 \\
+    python -m model.train --data out/corpus --output runs/sim2 --stage 2 \\
         --init runs/sim/final --teacher teacher_dir
     torchrun --nproc_per_node 4 -m model.train --data out/corpus --output runs/sim ...
 
@@ -57,6 +57,7 @@ from model.checkpoint import (
     write_atomically,
 )
 from model.data import (
+    MANIFEST_FILE,
     PairCollator,
     PairLoader,
     PairStream,
@@ -158,9 +159,9 @@ def check_shards(data: list[str], split: str | None = "train", option: str = "--
 
 def valid_shards(data: list[str]) -> list[Path]:
     """The ``valid`` split of the corpus ``data`` names (a corpus folder or its manifest)."""
-    manifests = [Path(s) / "manifest.json" if Path(s).is_dir() else Path(s) for s in data]
+    manifests = [Path(s) / MANIFEST_FILE if Path(s).is_dir() else Path(s) for s in data]
     if not all(m.suffix == ".json" and m.is_file() for m in manifests):
-        raise ValueError(f"--eval_every: the valid split is read from a corpus manifest.json; "
+        raise ValueError(f"--eval_every: the valid split is read from a corpus _manifest.json; "
                          f"--data {' '.join(data)} names none (pass the corpus folder)")
     return check_shards([str(m) for m in manifests], "valid", "--eval_every (valid split)")
 

@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m model.vocab",
                                      description=__doc__.split("\n")[0])
     parser.add_argument("--data", required=True, nargs="+",
-                        help="pair Parquet shards: glob(s) or a build_corpus manifest.json")
+                        help="pair shards: glob(s), a build_corpus folder or its _manifest.json")
     parser.add_argument("--size", type=int, default=12000, help="tokens in all, specials included")
     parser.add_argument("--out", type=Path, default=Path("vocab.txt"))
     parser.add_argument("--cased", action="store_true", help="keep case and accents")

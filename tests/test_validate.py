@@ -7,6 +7,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from model import RoFormerSim
+from model.data import MANIFEST_FILE
 from model.metrics import EVAL
 from model.plot import main as plot_main
 from model.train import main, read_metrics
@@ -26,7 +27,7 @@ def corpus(tmp_path_factory, lcqmc_positives):
                        ("valid-00000-of-00001.parquet", positives[64:])):
         pq.write_table(pa.table({"text_a": [r[0] for r in part],
                                  "text_b": [r[1] for r in part]}), out / name)
-    (out / "manifest.json").write_text(json.dumps({"shards": [
+    (out / MANIFEST_FILE).write_text(json.dumps({"shards": [
         {"file": "train-00000-of-00001.parquet", "split": "train"},
         {"file": "valid-00000-of-00001.parquet", "split": "valid"}]}))
     return out
@@ -89,7 +90,7 @@ def test_bad_eval_options_are_refused(corpus, vocab, tmp_path, extra, message):
 
 
 def test_eval_needs_a_valid_split(corpus, vocab, tmp_path):
-    with pytest.raises(SystemExit, match="the valid split is read from a corpus manifest"):
+    with pytest.raises(SystemExit, match="the valid split is read from a corpus _manifest"):
         main(args(corpus / "train-*.parquet", vocab, tmp_path / "run", "--steps", 1,
                   "--eval_every", 1))
     assert not (tmp_path / "run").exists()
