@@ -38,7 +38,7 @@ class TrainConfig:
     """Every option of ``python -m model.train`` (one field per ``--flag``)."""
 
     data: list[str] = field(metadata=_opt(
-        "pair Parquet shards: globs, a corpus folder or its manifest.json"))
+        "pair Parquet shards: globs, a corpus folder or its _manifest.json"))
     output: Path = field(metadata=_opt("run directory, e.g. runs/NAME"))
     config: str = field(default="base", metadata=_opt(
         "model preset (tiny|small|base) or a config.json; ignored with --init"))
