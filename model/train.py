@@ -47,6 +47,7 @@ import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
+from model import cli
 from model.checkpoint import (
     checkpoint_steps,
     clean_temporaries,
@@ -85,12 +86,11 @@ __all__ = ["TrainConfig", "Trainer", "build_parser", "main", "read_metrics", "ru
 
 
 def resolve_device(name: str | None) -> torch.device:
+    """``--device``: CUDA when available if none is named, else the named one checked
+    (:func:`model.cli.check_device`)."""
     if name is None:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"--device {name}: CUDA is not available")
-    return device
+    return cli.check_device(name)
 
 
 def resolve_precision(precision: str | None, device: torch.device) -> str:
