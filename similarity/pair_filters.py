@@ -208,8 +208,8 @@ RULES = {rule.name: rule for rule in (Boilerplate(), NearCopy(), EnumerationSibl
 """Rule name → rule, in the order ``first_drop`` applies them."""
 
 SCHEME_RULES = {
-    "qa": ("boilerplate", "near_copy", "enumeration_sibling", "template_sibling"),
-    "doc": ("boilerplate", "near_copy", "enumeration_sibling", "template_sibling"),
+    "qa": ("near_copy", "enumeration_sibling", "template_sibling"),
+    "doc": ("near_copy", "enumeration_sibling", "template_sibling"),
     "question": ("near_copy",),
 }
 """Default rules per scheme (``--pair_filters``); chosen on judged pairs, docs/similarity.md."""

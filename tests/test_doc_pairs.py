@@ -40,7 +40,6 @@ def test_real_docs_pairs_lie_inside_one_document_and_the_doc_thresholds(shared_d
     table = read_pairs(str(tmp_path / "out"))
     assert table.schema == PAIR_SCHEMA and table.num_rows > 0
     thresholds = SCHEMES["doc"]
-    assert thresholds.low > SCHEMES["qa"].low
     for pair in table.to_pylist():
         exact = score(pair["text_a"], pair["text_b"])
         assert thresholds.low <= exact < thresholds.high and pair["scheme"] == "doc"
