@@ -23,7 +23,7 @@ from apache_beam.metrics import Metrics
 from pipelines.hashing import content_hash
 from pipelines.io import NAMESPACE, shard_prefix
 from pipelines.schema import DROPPED_AUDIT_PREFIX
-from similarity.pair_filters import RULES, first_drop, group_view
+from similarity.pair_filters import RULES, group_drops
 
 AUDIT_ROWS = 50
 DROPPED = "dropped"
@@ -47,13 +47,10 @@ class _KeptOrDropped(beam.DoFn):
 
     def process(self, keyed, boilerplate_keys=()):
         _, rows = keyed
-        rows = list(rows)
-        texts = [text for row in rows for text in (row["text_a"], row["text_b"])]
+        pairs = [(row["text_a"], row["text_b"]) for row in rows]
         keys = set(boilerplate_keys)
-        common = {text for text in texts if sentence_key(text) in keys} if keys else ()
-        view = group_view(texts, common)
-        for row in rows:
-            rule = first_drop(row["text_a"], row["text_b"], view, self.rules)
+        common = {text for pair in pairs for text in pair if sentence_key(text) in keys}
+        for row, rule in zip(rows, group_drops(pairs, self.rules, common), strict=True):
             if rule is None:
                 yield row
             else:

@@ -14,7 +14,7 @@ uses (``SCHEME_RULES``) and why, with the judged figures: docs/similarity.md.
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from rapidfuzz.distance import Levenshtein
@@ -233,3 +233,10 @@ def first_drop(a: str, b: str, group: GroupView, rules: Iterable[str]) -> str | 
         if RULES[name].drops(a, b, group):
             return name
     return None
+
+
+def group_drops(pairs: Sequence[tuple[str, str]], rules: Sequence[str],
+                boilerplate: Collection[str] = frozenset()) -> list[str | None]:
+    """``first_drop`` of every admitted pair of one group, the ``GroupView`` built from them."""
+    view = group_view([text for pair in pairs for text in pair], boilerplate)
+    return [first_drop(a, b, view, rules) for a, b in pairs]
