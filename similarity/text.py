@@ -65,8 +65,20 @@ _INLINE_MARKER = (
     rf"|(?<=[{_CJK}:;,)])(?<!第)(?=\(\d{{1,2}}\)|\([{_CJK_NUMERAL}]{{1,3}}\))"
     rf"|(?<=[:;,)])(?=[{_CJK_NUMERAL}]{{1,3}}、)"
 )
+# A news byline (``新浪体育讯``, ``本报讯 (记者 吴倩)``, ``(记者王浩)``, ``⊙本报记者 徐婧婧``,
+# ``文/表 记者崔群``): it ends the headline run in before it and is a piece of its own.
+_HAN = "\u4e00-\u9fff"
+_BYLINE = (
+    r"(?:本报|新浪(?:体育|娱乐|财经|科技|家居|教育|汽车|游戏|房产|网)?"
+    rf"|[{_HAN}]{{0,2}}(?:日报|晚报|晨报|商报|快报|时报|新报|都市报))讯"
+    r"(?: ?\((?:见习)?记者[^()]{0,24}\))?"
+    r"|\((?:见习)?记者[ :/]?[^()]{1,24}\)"
+    rf"|[⊙◎](?:本报)?记者 ?[{_HAN}]{{2,3}}(?=[ ,]|$)"
+    rf"|文/(?:表 )?(?:本报)?记者 ?[{_HAN}]{{2,3}}(?=[ ,]|$)"
+)
 _BOUNDARY = re.compile(
     rf"(?P<url>{_URL})"
+    rf"|(?P<byline>{_BYLINE})"
     rf"|(?P<end>(?:[。!?;]|\.\.+)+[{_CLOSERS}]*)"
     rf"|(?P<dot>\.[{_CLOSERS}]*)"
     r"|(?P<newline>\n)"
@@ -100,13 +112,18 @@ def _dot_ends_sentence(text: str, start: int, end: int) -> bool:
 
 
 def _sentence_spans(text: str) -> list[str]:
-    """Cut normalised ``text`` after every sentence end (the end mark and closers stay) and
+    """Cut normalised ``text`` after every sentence end (the end mark and closers stay),
     before every inline enumeration marker (``…责任保险2、车损险`` → ``…责任保险``,
-    ``2、车损险``)."""
+    ``2、车损险``), and around a news byline (``…首周增幅超四成本报讯 (记者 吴倩) 股市大热``
+    → ``…首周增幅超四成``, ``本报讯 (记者 吴倩)``, ``股市大热``)."""
     pieces = []
     start = 0
     for match in _BOUNDARY.finditer(text):
         kind = match.lastgroup
+        if kind == "byline":
+            pieces += [text[start:match.start()], match.group()]
+            start = match.end()
+            continue
         if (
             kind == "url"
             or kind == "dot"
@@ -168,16 +185,19 @@ def _recut(sentence: str, max_len: int) -> list[tuple[str, bool]]:
 # Filters
 
 TOO_LONG = "too_long"
+BYLINE = "byline"
 MARKUP = "markup"
 URL_OR_EMAIL = "url_or_email"
 MASKED = "masked"
 TOO_SHORT = "too_short"
 MOSTLY_SYMBOLS = "mostly_symbols"
 LOW_CJK_RATIO = "low_cjk_ratio"
-FILTER_RULES = (TOO_LONG, MARKUP, URL_OR_EMAIL, MASKED, TOO_SHORT, MOSTLY_SYMBOLS, LOW_CJK_RATIO)
+FILTER_RULES = (TOO_LONG, BYLINE, MARKUP, URL_OR_EMAIL, MASKED, TOO_SHORT, MOSTLY_SYMBOLS,
+                LOW_CJK_RATIO)
 """Names of the sentence filter rules, in the order they are checked (first failure counts)."""
 
 _CJK_CHAR = re.compile(f"[{_CJK}]")
+_BYLINE_PIECE = re.compile(_BYLINE)
 _NON_CJK_WORD = re.compile(rf"[^\W{_CJK}_]+")
 _URL_ANYWHERE = re.compile(_URL)
 _EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+\.[A-Za-z0-9.-]+")
@@ -209,6 +229,8 @@ class Filters:
 
     - ``too_long``: the sentence had no ``,:`` within ``max_len`` characters and was
       hard-cut (``drop_hard_cut``); hard-cut fragments are arbitrary, not sentences.
+    - ``byline``: the piece is a news byline (``新浪体育讯``, ``本报讯 (记者 吴倩)``), cut out
+      by the splitter.
     - ``markup``: wiki or HTML markup is left after ``clean_markup`` (``-{``, ``}}``,
       ``[[``, ``<tag>``, ``zh-hant:``).
     - ``url_or_email``: it holds a URL (``http://``, ``www.``) or an e-mail address.
@@ -232,6 +254,8 @@ class Filters:
         """Name of the first rule ``sentence`` fails, or ``None`` when it passes."""
         if hard_cut and self.drop_hard_cut:
             return TOO_LONG
+        if _BYLINE_PIECE.fullmatch(sentence):
+            return BYLINE
         if _MARKUP_LEFT.search(sentence):
             return MARKUP
         if _URL_ANYWHERE.search(sentence) or _EMAIL.search(sentence):

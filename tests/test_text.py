@@ -7,6 +7,7 @@ from hypothesis import strategies as st
 
 from similarity import DEFAULT_FILTERS, FILTER_RULES, normalise, split_sentences, split_with_stats
 from similarity.text import (
+    BYLINE,
     LOW_CJK_RATIO,
     MARKUP,
     MASKED,
@@ -248,3 +249,26 @@ def test_markup_is_cleaned_before_splitting_only_when_filtering():
 def test_whole_questions_keep_three_letters(question, kept):
     assert (QUESTION_FILTERS.rejection(question) is None) is kept
     assert DEFAULT_FILTERS.rejection(question) == TOO_SHORT
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("基金开户数首周增幅超四成本报讯 (记者 吴倩) 股市大热,赚钱效应再现。",
+         ["基金开户数首周增幅超四成", "股市大热,赚钱效应再现。"]),
+        ("费城没他难进季后赛新浪体育讯北京时间4月3日,虽然说今年夏天",
+         ["费城没他难进季后赛", "北京时间4月3日,虽然说今年夏天"]),
+        ("基金净值劲升⊙本报记者 徐婧婧 上周,基金表现好。", ["基金净值劲升", "上周,基金表现好。"]),
+        ("校借考又违规 本报讯(见习记者廖筱婧)在大部分同学正在复习",
+         ["校借考又违规", "在大部分同学正在复习"]),
+        # not bylines: 讯 inside ordinary words
+        ("视讯委员会申请建立,资讯工程学系毕业,少年警讯。",
+         ["视讯委员会申请建立,资讯工程学系毕业,少年警讯。"]),
+    ],
+)
+def test_bylines_end_the_headline_and_are_dropped(text, expected):
+    kept, dropped = split_with_stats(text)
+    assert kept == expected
+    assert dropped.get(BYLINE, 0) == (len(expected) == 2)
+    assert "".join(split_sentences(text, filters=None)).replace(" ", "") == (
+        normalise(text).replace(" ", ""))
