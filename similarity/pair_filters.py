@@ -35,6 +35,8 @@ _MARKER = re.compile(
     rf")"
 )
 _NUMBER_RUN = re.compile(rf"[0-9{_CJK_DIGITS}]+")
+_HEDGE = re.compile(
+    "^(?:您好|你好|亲|是的|对的|可以的|当然|其实|一般来说|另外|因此|所以|但是|不过|同时|此外)+")
 
 
 def cjk_number(text: str) -> int | None:
@@ -147,20 +149,28 @@ class Boilerplate:
 
 class NearCopy:
     """Drop a near-copy: with u, v = ``unmarked`` a and b (letters and digits only, leading
-    list marker removed), the longer is the shorter with one span added (anywhere: the
-    common prefix and suffix, ``shared_ends``, cover the shorter; containment is the case of
-    an added head or tail), or the Levenshtein distance d(u, v) <= ``max_edits`` (2): the
-    pair differs by a list marker, punctuation, a hedge or an inserted clause, or one or two
-    characters."""
+    list marker removed) without a leading hedge or connective (您好, 你好, 是的, 可以的,
+    其实, 因此, 但是, ...), one contains the other; or the shorter has at least
+    ``min_insert`` (6) characters and the longer is it with one span inserted (the common
+    prefix and suffix, ``shared_ends``, cover the shorter); or the Levenshtein distance
+    d(u, v) <= min(``max_edits``, ``edit_share`` · max(|u|, |v|)) = min(2, 0.2 · longer):
+    the pair differs by a list marker, punctuation, a hedge or an inserted clause, or one or
+    two characters of a long enough sentence (``生效不退`` / ``生效就不能退`` stays)."""
 
     name = "near_copy"
     max_edits = 2
+    edit_share = 0.2
+    min_insert = 6
 
     def drops(self, a: str, b: str, group: GroupView) -> bool:
-        u, v = unmarked(a), unmarked(b)
-        if u in v or v in u or sum(shared_ends(u, v)) >= min(len(u), len(v)):
+        u, v = _HEDGE.sub("", unmarked(a)), _HEDGE.sub("", unmarked(b))
+        if u in v or v in u:
             return True
-        return Levenshtein.distance(u, v, score_cutoff=self.max_edits + 1) <= self.max_edits
+        shorter = min(len(u), len(v))
+        if shorter >= self.min_insert and sum(shared_ends(u, v)) >= shorter:
+            return True
+        bound = min(self.max_edits, self.edit_share * max(len(u), len(v)))
+        return Levenshtein.distance(u, v, score_cutoff=self.max_edits + 1) <= bound
 
 
 class EnumerationSibling:

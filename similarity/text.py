@@ -57,20 +57,20 @@ _CLOSERS = "\"'”’』」)\\]】》〉"
 _CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002ebef\U00030000-\U0003134f"
 _URL = r"(?:https?://|www\.)[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]*[A-Za-z0-9/#=_\-]"
 _CJK_NUMERAL = "一二三四五六七八九十"
-# An enumeration marker inside a sentence: ``2、``/``2.`` before a CJK character after a CJK
-# character or a clause mark; ``(2)``, ``(二)`` after either; ``二、`` only after a clause mark
-# (``统一、规范`` is a coordination, not a list). NFKC has turned ``②`` into a bare ``2``.
+# An enumeration marker inside a sentence (``2、``/``2.`` before a CJK character, ``(2)``,
+# ``(二)``, ``二、``); whether it starts an item depends on the character before it
+# (``_starts_item``). NFKC has turned ``②`` into a bare ``2``.
 _INLINE_MARKER = (
-    rf"(?<=[{_CJK}:;,)])(?=\d{{1,2}}[、.][{_CJK}])"
-    rf"|(?<=[{_CJK}:;,)])(?<!第)(?=\(\d{{1,2}}\)|\([{_CJK_NUMERAL}]{{1,3}}\))"
-    rf"|(?<=[:;,)])(?=[{_CJK_NUMERAL}]{{1,3}}、)"
+    rf"\d{{1,2}}[、.](?=[{_CJK}])|\((?:\d{{1,2}}|[{_CJK_NUMERAL}]{{1,3}})\)"
+    rf"|[{_CJK_NUMERAL}]{{1,3}}、"
 )
+_CJK_CHAR = re.compile(f"[{_CJK}]")
 # A news byline (``新浪体育讯``, ``本报讯 (记者 吴倩)``, ``(记者王浩)``, ``⊙本报记者 徐婧婧``,
 # ``文/表 记者崔群``): it ends the headline run in before it and is a piece of its own.
 _HAN = "\u4e00-\u9fff"
 _BYLINE = (
     r"(?:本报|新浪(?:体育|娱乐|财经|科技|家居|教育|汽车|游戏|房产|网)?"
-    rf"|[{_HAN}]{{0,2}}(?:日报|晚报|晨报|商报|快报|时报|新报|都市报))讯"
+    r"|日报|晚报|晨报|商报|快报|时报|新报|都市报)讯"
     r"(?: ?\((?:见习)?记者[^()]{0,24}\))?"
     r"|\((?:见习)?记者[ :/]?[^()]{1,24}\)"
     rf"|[⊙◎](?:本报)?记者 ?[{_HAN}]{{2,3}}(?=[ ,]|$)"
@@ -111,6 +111,17 @@ def _dot_ends_sentence(text: str, start: int, end: int) -> bool:
     return not (len(word.group()) == 1 or word.group().lower() in _ABBREVIATIONS)
 
 
+def _starts_item(text: str, start: int) -> bool:
+    """Whether the enumeration marker at ``text[start]`` starts a list item: after a CJK
+    character or ``:;,)`` for ``2、``, ``2.``, ``(2)``, ``(二)`` (not after ``第``); only after
+    ``:;,)`` for ``二、`` (``统一、规范`` is a coordination, not a list)."""
+    before = text[start - 1] if start else ""
+    if before in (":", ";", ",", ")"):
+        return True
+    cjk_numeral_first = text[start] in _CJK_NUMERAL
+    return not cjk_numeral_first and before != "第" and bool(_CJK_CHAR.fullmatch(before))
+
+
 def _sentence_spans(text: str) -> list[str]:
     """Cut normalised ``text`` after every sentence end (the end mark and closers stay),
     before every inline enumeration marker (``…责任保险2、车损险`` → ``…责任保险``,
@@ -123,6 +134,11 @@ def _sentence_spans(text: str) -> list[str]:
         if kind == "byline":
             pieces += [text[start:match.start()], match.group()]
             start = match.end()
+            continue
+        if kind == "marker":
+            if _starts_item(text, match.start()):
+                pieces.append(text[start:match.start()])
+                start = match.start()
             continue
         if (
             kind == "url"
@@ -186,17 +202,17 @@ def _recut(sentence: str, max_len: int) -> list[tuple[str, bool]]:
 
 TOO_LONG = "too_long"
 BYLINE = "byline"
+LEAD_IN = "lead_in"
 MARKUP = "markup"
 URL_OR_EMAIL = "url_or_email"
 MASKED = "masked"
 TOO_SHORT = "too_short"
 MOSTLY_SYMBOLS = "mostly_symbols"
 LOW_CJK_RATIO = "low_cjk_ratio"
-FILTER_RULES = (TOO_LONG, BYLINE, MARKUP, URL_OR_EMAIL, MASKED, TOO_SHORT, MOSTLY_SYMBOLS,
-                LOW_CJK_RATIO)
+FILTER_RULES = (TOO_LONG, BYLINE, LEAD_IN, MARKUP, URL_OR_EMAIL, MASKED, TOO_SHORT,
+                MOSTLY_SYMBOLS, LOW_CJK_RATIO)
 """Names of the sentence filter rules, in the order they are checked (first failure counts)."""
 
-_CJK_CHAR = re.compile(f"[{_CJK}]")
 _BYLINE_PIECE = re.compile(_BYLINE)
 _NON_CJK_WORD = re.compile(rf"[^\W{_CJK}_]+")
 _URL_ANYWHERE = re.compile(_URL)
@@ -231,6 +247,8 @@ class Filters:
       hard-cut (``drop_hard_cut``); hard-cut fragments are arbitrary, not sentences.
     - ``byline``: the piece is a news byline (``新浪体育讯``, ``本报讯 (记者 吴倩)``), cut out
       by the splitter.
+    - ``lead_in``: it ends with ``:``, the lead-in of a list whose items follow as sentences
+      of their own (``办理流程如下:``, ``被保险人必须具备下列条件:``).
     - ``markup``: wiki or HTML markup is left after ``clean_markup`` (``-{``, ``}}``,
       ``[[``, ``<tag>``, ``zh-hant:``).
     - ``url_or_email``: it holds a URL (``http://``, ``www.``) or an e-mail address.
@@ -256,6 +274,8 @@ class Filters:
             return TOO_LONG
         if _BYLINE_PIECE.fullmatch(sentence):
             return BYLINE
+        if sentence.endswith(":"):
+            return LEAD_IN
         if _MARKUP_LEFT.search(sentence):
             return MARKUP
         if _URL_ANYWHERE.search(sentence) or _EMAIL.search(sentence):

@@ -62,6 +62,13 @@ def test_skeleton_masks_numbers_and_the_leading_marker():
         ("near_copy", "手机老是自动发短信怎么回事?", "手机自动发短信是怎么回事?", False),
         ("near_copy", "因意外造成残废时给付残废保险金", "因意外造成残疾时给付残疾保险金", True),
         ("near_copy", "退保只能退现金价值", "过了犹豫期退保会有损失", False),
+        ("near_copy", "您好,可以承保。", "这是可以承保的", True),
+        ("near_copy", "是的,车祸属于意外", "你好,车祸也属于意外", True),
+        ("near_copy", "你好,生效不退", "生效就不能退", False),
+        ("near_copy", "可以分期吗", "可以分期还款吗", False),
+        ("near_copy", "为什么我有端口,却没额度", "为什么没额度", True),
+        ("near_copy", "右边空白位置有水印", "左边空白位置有水印", True),
+        ("near_copy", "他的病好不了。", "他的病看不好。", False),
         # enumeration_sibling: one numbering family, different ranks
         ("enumeration_sibling", "(三)连续工作满1年不满10年的", "(四)连续工作满10年的", True),
         ("enumeration_sibling", "2、暂保单是临时合同", "3、保险单是正式凭证", True),

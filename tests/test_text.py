@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 from similarity import DEFAULT_FILTERS, FILTER_RULES, normalise, split_sentences, split_with_stats
 from similarity.text import (
     BYLINE,
+    LEAD_IN,
     LOW_CJK_RATIO,
     MARKUP,
     MASKED,
@@ -121,6 +122,7 @@ def test_bad_max_len(max_len):
         ("系统中查询**者的缴费年限", MASKED),
         ("绝对免赔额为5##元的部分", MASKED),
         ("攻击使护甲降低等级*3.7点", None),
+        ("被保险人必须具备下列条件:", LEAD_IN),
         ("他的名字是{{lang|en|Tom}}先生", MARKUP),
         ("参见[[北京市]]的条目内容", MARKUP),
         ("zh-hant:葛莱美奖得主名单", MARKUP),
