@@ -25,6 +25,75 @@ from pathlib import Path
 from similarity.jaccard import VARIANTS, score
 
 THRESHOLDS = tuple(round(0.05 * k, 2) for k in range(1, 20))
+LABELS = ("P", "R", "N", "D", "J")
+"""Judged labels (docs/judging.md): paraphrase, related, not similar, near-copy, junk."""
+SIMILAR_LABELS = frozenset("PR")
+JUDGED_COLUMNS = ("text_a", "text_b", "score", "scheme", "label", "reason")
+
+
+@dataclass(frozen=True)
+class JudgedPair:
+    """One row of a judged TSV; ``label`` is ``""`` in a sample not yet judged."""
+
+    text_a: str
+    text_b: str
+    score: float
+    scheme: str
+    label: str
+    reason: str
+
+    @property
+    def key(self) -> tuple[str, str]:
+        """The pair's identity, whatever the order of its texts (see ``pair_key``)."""
+        return pair_key(self.text_a, self.text_b)
+
+
+def pair_key(text_a: str, text_b: str) -> tuple[str, str]:
+    """``(min, max)`` of the two exact texts: the join key of judged and emitted pairs."""
+    return (text_a, text_b) if text_a <= text_b else (text_b, text_a)
+
+
+def read_judged(path: Path, unlabelled: bool = False) -> list[JudgedPair]:
+    """Rows of a judged TSV (header ``JUDGED_COLUMNS``, tab-separated, no quoting).
+
+    Raises ``ValueError`` naming the file and line of a bad row: a wrong field count, a score
+    that is not a number, or a label outside ``LABELS`` (an empty label is allowed only with
+    ``unlabelled=True``, for samples still being judged).
+    """
+    allowed = set(LABELS) | ({""} if unlabelled else set())
+    rows = []
+    with path.open(encoding="utf-8", newline="") as handle:
+        header = handle.readline().rstrip("\r\n").split("\t")
+        if tuple(header) != JUDGED_COLUMNS:
+            raise ValueError(f"{path}:1: header must be {'<TAB>'.join(JUDGED_COLUMNS)}")
+        for number, line in enumerate(handle, 2):
+            fields = line.rstrip("\r\n").split("\t")
+            if len(fields) != len(JUDGED_COLUMNS):
+                raise ValueError(
+                    f"{path}:{number}: expected {len(JUDGED_COLUMNS)} tab-separated fields, "
+                    f"got {len(fields)}"
+                )
+            text_a, text_b, value, scheme, label, reason = fields
+            try:
+                pair_score = float(value)
+            except ValueError:
+                raise ValueError(f"{path}:{number}: score {value!r} is not a number") from None
+            if label not in allowed:
+                raise ValueError(f"{path}:{number}: label {label!r} is not one of {LABELS}")
+            rows.append(JudgedPair(text_a, text_b, pair_score, scheme, label, reason))
+    return rows
+
+
+def write_judged(path: Path, rows: Sequence[JudgedPair]) -> None:
+    """Write ``rows`` as a judged TSV; raises ``ValueError`` if a field holds a tab or newline."""
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        handle.write("\t".join(JUDGED_COLUMNS) + "\n")
+        for row in rows:
+            fields = [row.text_a, row.text_b, f"{row.score:.4f}", row.scheme, row.label,
+                      row.reason]
+            if any(char in field for field in fields for char in "\t\r\n"):
+                raise ValueError(f"{path}: a field of pair {row.key} holds a tab or newline")
+            handle.write("\t".join(fields) + "\n")
 
 
 @dataclass(frozen=True)
