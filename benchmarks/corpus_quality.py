@@ -8,24 +8,24 @@ Each scheme's pipeline (``pipelines.qa_pairs``, ``doc_pairs``, ``question_pairs`
 defaults on ``../shared/data`` (``qa/qa_sample.jsonl``, ``docs/docs_sample.jsonl``,
 ``groups/groups_sample.jsonl``) into ``--out DIR/SCHEME`` (default: a temporary folder);
 ``--reuse`` reads what an earlier run wrote there instead (e.g. a run with a lowered ``--low``).
-Every emitted pair is joined with the judged TSVs under ``--judged`` (all ``*.tsv``, header
-``text_a text_b score scheme label reason``) on the unordered exact-text key
+Every emitted pair is joined with the judged TSVs under ``--judged`` (all ``*.tsv``, read by
+``similarity.calibrate.read_judged``) on the unordered exact-text key ``pair_key`` =
 ``(min(text_a, text_b), max(text_a, text_b))``. Per scheme it prints:
 
-- pairs written, and the input records read (``summary.json``);
+- input records read (the run's summary) and pairs written;
 - coverage over all emitted pairs: judged emitted pairs / emitted pairs;
-- the audit sample: the ``--sample`` emitted pairs with the smallest
-  ``content_hash(seed, text_a, text_b)`` (canonical order), optionally only those with
-  ``LO <= score < HI`` (``--scores``); its coverage (judged / sampled) is the one that must be
-  >= 80% before a figure is quoted;
+- the audit sample: the ``--sample`` emitted pairs that ``pipelines.judge_sample.draw_sample``
+  draws (smallest seeded content hash of the key), optionally only pairs with
+  ``LO <= score < HI`` (``--scores``); its coverage (judged / sampled) must be >= 80% before a
+  figure is quoted;
 - the shares of P+R, P, R, N, D, J over the judged pairs of the sample;
 - P+R pairs per 1,000 input records, estimated as
   ``1000 * pairs_written * share(P+R) / records_read`` (the share from the sample; with
   ``--scores`` only the pairs in that range count as written).
 
-With ``--todo DIR`` the sampled pairs not yet judged are written to ``DIR/SCHEME-todo.tsv`` in
-the judged-TSV format with empty ``label`` and ``reason``, ready for judging (new splits and
-rules create new pairs). Labels: docs/judging.md.
+With ``--todo DIR`` the sampled pairs not yet judged are written to ``DIR/SCHEME-todo.tsv``
+(``similarity.calibrate.write_judged``, empty ``label`` and ``reason``, by score), ready for
+judging: new splits and rules create new pairs. Labels: docs/judging.md.
 """
 
 from __future__ import annotations
@@ -37,22 +37,22 @@ import os
 import sys
 import tempfile
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from pipelines import doc_pairs, qa_pairs, question_pairs
-from pipelines.hashing import content_hash
-from pipelines.io import read_json, read_pairs, shard_prefix
+from pipelines.io import read_json, shard_prefix
+from pipelines.judge_sample import draw_sample
 from pipelines.schema import SUMMARY_FILE
+from similarity.calibrate import LABELS, JudgedPair, read_judged, write_judged
 
 SHARED = Path(os.environ.get("SIMPAIRS_SHARED_DATA",
                              Path(__file__).resolve().parents[2] / "shared" / "data"))
 REPO = Path(__file__).resolve().parents[1]
-JUDGED_COLUMNS = ("text_a", "text_b", "score", "scheme", "label", "reason")
-LABELS = ("P", "R", "N", "D", "J")
-SHARES = ("P+R", "P", "R", "N", "D", "J")
+SHARES = ("P+R", *LABELS)
 DEFAULT_SAMPLE = 200
+ALL = sys.maxsize
 
 
 @dataclass(frozen=True)
@@ -72,88 +72,25 @@ RUNS = {
 Key = tuple[str, str]
 
 
-@dataclass(frozen=True)
-class Pair:
-    """One emitted (or judged) pair; ``text_a < text_b`` is not assumed."""
-
-    text_a: str
-    text_b: str
-    score: float
-    scheme: str
-
-    @property
-    def key(self) -> Key:
-        return pair_key(self.text_a, self.text_b)
-
-
-@dataclass(frozen=True)
-class Judgement:
-    """A judged pair: its label in ``LABELS``, the reason, and the file:line it came from."""
-
-    pair: Pair
-    label: str
-    reason: str
-    where: str
-
-
-def pair_key(text_a: str, text_b: str) -> Key:
-    """The unordered exact-text key ``(min, max)`` that identifies a pair across files."""
-    return (text_a, text_b) if text_a <= text_b else (text_b, text_a)
-
-
-def read_judged(paths: Iterable[Path]) -> dict[Key, Judgement]:
-    """All judged pairs of the TSV files ``paths``, by key.
-
-    Raises ``ValueError`` naming the file and line of a bad header, a row without 6 fields, a
-    label outside ``LABELS``, a score that is not a number, or a pair judged twice with two
-    different labels (the same label twice is fine: e.g. a pair judged in two rounds).
-    """
-    judged: dict[Key, Judgement] = {}
-    for path in paths:
-        lines = path.read_text(encoding="utf-8").splitlines()
-        if not lines or tuple(lines[0].split("\t")) != JUDGED_COLUMNS:
-            raise ValueError(f"{path}:1: header must be {chr(9).join(JUDGED_COLUMNS)!r}")
-        for number, line in enumerate(lines[1:], 2):
-            where = f"{path}:{number}"
-            fields = line.split("\t")
-            if len(fields) != len(JUDGED_COLUMNS):
-                raise ValueError(f"{where}: expected {len(JUDGED_COLUMNS)} tab-separated fields, "
-                                 f"got {len(fields)}")
-            text_a, text_b, score, scheme, label, reason = fields
-            if label not in LABELS:
-                raise ValueError(f"{where}: label {label!r} is not one of {'/'.join(LABELS)}")
-            try:
-                pair = Pair(text_a, text_b, float(score), scheme)
-            except ValueError:
-                raise ValueError(f"{where}: score {score!r} is not a number") from None
-            earlier = judged.get(pair.key)
-            if earlier is not None and earlier.label != label:
-                raise ValueError(f"{where}: pair judged {label} here but {earlier.label} at "
-                                 f"{earlier.where}")
-            judged.setdefault(pair.key, Judgement(pair, label, reason, where))
-    return judged
-
-
 def judged_files(folder: Path) -> list[Path]:
     """The judged TSVs of ``folder`` (``*.tsv``, sorted; none when the folder is absent)."""
     return sorted(folder.glob("*.tsv")) if folder.is_dir() else []
 
 
-def audit_sample(pairs: Iterable[Pair], size: int, seed: int) -> list[Pair]:
-    """The ``size`` pairs with the smallest ``content_hash(seed, *key)``, in that order.
+def judged_by_key(paths: Sequence[Path]) -> dict[Key, JudgedPair]:
+    """The judged pairs of all ``paths`` by key (``similarity.calibrate.read_judged`` each).
 
-    Adding or removing other pairs never changes whether a given pair ranks before another,
-    so a later run's sample overlaps the earlier one wherever the output did not change.
+    A pair judged in two files with the same label counts once; with two different labels it
+    is an error (``ValueError`` naming both files), so a figure never rests on a coin toss.
     """
-    return sorted(pairs, key=lambda pair: content_hash(seed, *pair.key))[:size]
-
-
-def in_scores(pairs: Iterable[Pair], scores: tuple[float, float] | None) -> list[Pair]:
-    """The pairs with ``lo <= score < hi`` (all of them when ``scores`` is None)."""
-    if scores is None:
-        return list(pairs)
-    lo, hi = scores
-    return [pair for pair in pairs if lo <= pair.score < hi]
+    judged: dict[Key, tuple[JudgedPair, Path]] = {}
+    for path in paths:
+        for row in read_judged(path):
+            earlier = judged.setdefault(row.key, (row, path))
+            if earlier[0].label != row.label:
+                raise ValueError(f"{path}: pair {row.key} judged {row.label} here but "
+                                 f"{earlier[0].label} in {earlier[1]}")
+    return {key: row for key, (row, _) in judged.items()}
 
 
 @dataclass(frozen=True)
@@ -186,11 +123,11 @@ class SchemeQuality:
         return 1000 * self.written * precision / self.records
 
 
-def measure(scheme: str, records: int, emitted: Sequence[Pair],
-            judged: Mapping[Key, Judgement], sample_size: int, seed: int
-            ) -> tuple[SchemeQuality, list[Pair]]:
-    """The figures of one scheme and its sampled pairs not yet judged (in sample order)."""
-    sample = audit_sample(emitted, sample_size, seed)
+def measure(scheme: str, records: int, emitted: Sequence[JudgedPair],
+            sample: Sequence[JudgedPair], judged: Mapping[Key, JudgedPair]
+            ) -> tuple[SchemeQuality, list[JudgedPair]]:
+    """The figures of one scheme from its ``emitted`` pairs and audit ``sample`` of them, and
+    the sampled pairs not yet judged (in sample order)."""
     labels = Counter(judged[pair.key].label for pair in sample if pair.key in judged)
     quality = SchemeQuality(
         scheme=scheme,
@@ -231,24 +168,6 @@ def format_table(rows: Sequence[SchemeQuality]) -> str:
     return "\n".join(lines)
 
 
-def write_todo(path: Path, pairs: Sequence[Pair]) -> None:
-    """``pairs`` as a judged TSV with empty label and reason; text order as emitted."""
-    rows = ["\t".join(JUDGED_COLUMNS)]
-    for pair in pairs:
-        for text in (pair.text_a, pair.text_b):
-            if "\t" in text or "\n" in text:
-                raise ValueError(f"{path}: a {pair.scheme} text holds a tab or newline: {text!r}")
-        rows.append("\t".join([pair.text_a, pair.text_b, f"{pair.score:.4f}", pair.scheme, "", ""]))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
-
-
-def emitted_pairs(output: Path) -> list[Pair]:
-    """The pairs a pipeline wrote into ``output`` (its Parquet shards)."""
-    return [Pair(row["text_a"], row["text_b"], row["score"], row["scheme"])
-            for row in read_pairs(str(output)).to_pylist()]
-
-
 def records_read(output: Path) -> int:
     """Input records the run read (``summary.json``'s accounting)."""
     return read_json(shard_prefix(str(output), SUMMARY_FILE))["accounting"]["records_read"]
@@ -284,8 +203,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         help="read OUT/SCHEME as written earlier instead of running")
     parser.add_argument("--schemes", default=",".join(RUNS),
                         help="comma-separated schemes (default qa,doc,question)")
-    parser.add_argument("--scores", type=parse_scores, default=None, metavar="LO:HI",
-                        help="only pairs with LO <= score < HI count and are sampled")
+    parser.add_argument("--scores", type=parse_scores, default=(0.0, float("inf")),
+                        metavar="LO:HI", help="only pairs with LO <= score < HI count and are "
+                        "sampled (default: all)")
     parser.add_argument("--todo", type=Path, default=None,
                         help="write the sampled pairs not yet judged to TODO/SCHEME-todo.tsv")
     args = parser.parse_args(argv)
@@ -302,9 +222,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Print the table (and write the to-do TSVs); 2 with a one-line error on a bad file."""
     args = parse_args(argv)
+    files = judged_files(args.judged)
     try:
-        judged = read_judged(judged_files(args.judged))
+        judged = judged_by_key(files)
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -314,16 +236,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         for scheme in args.schemes:
             if not args.reuse:
                 run_scheme(scheme, out / scheme)
-            emitted = in_scores(emitted_pairs(out / scheme), args.scores)
-            quality, todo = measure(scheme, records_read(out / scheme), emitted, judged,
-                                    args.sample, args.seed)
+            folder = str(out / scheme)
+            emitted = draw_sample(folder, ALL, args.seed, *args.scores)
+            sample = draw_sample(folder, args.sample, args.seed, *args.scores)
+            quality, todo = measure(scheme, records_read(out / scheme), emitted, sample, judged)
             rows.append(quality)
             if args.todo is not None:
-                write_todo(args.todo / f"{scheme}-todo.tsv", todo)
-    files = judged_files(args.judged)
+                args.todo.mkdir(parents=True, exist_ok=True)
+                write_judged(args.todo / f"{scheme}-todo.tsv", todo)
+    lo, hi = args.scores
     print(f"judged: {len(judged):,} pairs in {len(files)} files under {args.judged}; "
-          f"sample {args.sample} per scheme, seed {args.seed}"
-          + ("" if args.scores is None else f", scores in [{args.scores[0]}, {args.scores[1]})"))
+          f"sample {args.sample} per scheme, seed {args.seed}; scores in [{lo}, {hi})")
     print(format_table(rows))
     if args.todo is not None:
         print(f"unjudged sampled pairs: {args.todo}/SCHEME-todo.tsv")
