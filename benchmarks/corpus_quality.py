@@ -43,6 +43,7 @@ from pathlib import Path
 
 from pipelines import doc_pairs, qa_pairs, question_pairs
 from pipelines.io import read_json, shard_prefix
+from pipelines.job import OptionError
 from pipelines.judge_sample import draw_sample
 from pipelines.schema import SUMMARY_FILE
 from similarity.calibrate import LABELS, JudgedPair, read_judged, write_judged
@@ -225,6 +226,20 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return args
 
 
+def measure_scheme(scheme: str, output: Path, judged: Mapping[Key, JudgedPair],
+                   args: argparse.Namespace) -> SchemeQuality:
+    """Run (unless ``--reuse``) and measure one scheme; write its to-do TSV with ``--todo``."""
+    if not args.reuse:
+        run_scheme(scheme, output)
+    emitted = draw_sample(str(output), ALL, args.seed, *args.scores)
+    sample = draw_sample(str(output), args.sample, args.seed, *args.scores)
+    quality, todo = measure(scheme, records_read(output), emitted, sample, judged)
+    if args.todo is not None:
+        args.todo.mkdir(parents=True, exist_ok=True)
+        write_judged(args.todo / f"{scheme}-todo.tsv", todo)
+    return quality
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Print the table (and write the to-do TSVs); 2 with a one-line error on a bad file."""
     args = parse_args(argv)
@@ -238,16 +253,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         out = args.out or Path(tmp)
         for scheme in args.schemes:
-            if not args.reuse:
-                run_scheme(scheme, out / scheme)
-            folder = str(out / scheme)
-            emitted = draw_sample(folder, ALL, args.seed, *args.scores)
-            sample = draw_sample(folder, args.sample, args.seed, *args.scores)
-            quality, todo = measure(scheme, records_read(out / scheme), emitted, sample, judged)
-            rows.append(quality)
-            if args.todo is not None:
-                args.todo.mkdir(parents=True, exist_ok=True)
-                write_judged(args.todo / f"{scheme}-todo.tsv", todo)
+            try:
+                rows.append(measure_scheme(scheme, out / scheme, judged, args))
+            except (OptionError, OSError) as err:
+                print(f"error: {scheme}: {err}", file=sys.stderr)
+                return 2
     lo, hi = args.scores
     print(f"judged: {len(judged):,} pairs in {len(files)} files under {args.judged}; "
           f"sample {args.sample} per scheme, seed {args.seed}; scores in [{lo}, {hi})")

@@ -94,3 +94,15 @@ def test_bad_options_exit_with_usage(capsys):
         with pytest.raises(SystemExit) as exit_info:
             cq.parse_args(argv)
         assert exit_info.value.code == 2
+
+
+def test_main_names_a_missing_output_instead_of_a_traceback(tmp_path, capsys):
+    assert cq.main(["--out", str(tmp_path / "none"), "--reuse", "--schemes", "qa",
+                    "--judged", str(tmp_path)]) == 2
+    assert capsys.readouterr().err.startswith("error: qa: ")
+
+
+def test_main_names_a_missing_shared_sample(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(cq, "SHARED", tmp_path)
+    assert cq.main(["--schemes", "doc", "--judged", str(tmp_path)]) == 2
+    assert "error: doc: --input: no file matches" in capsys.readouterr().err
