@@ -26,6 +26,7 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
 from pipelines.schema import (
+    DROPPED_AUDIT_PREFIX,
     PAIR_SCHEMA,
     PAIRS_PREFIX,
     REJECTED_PREFIX,
@@ -269,6 +270,7 @@ def output_patterns(output_dir: str) -> list[str]:
         shard_prefix(output_dir, f"{PAIRS_PREFIX}-*-of-*.parquet"),
         shard_prefix(output_dir, f"{REJECTED_PREFIX}-*-of-*.jsonl"),
         shard_prefix(output_dir, SUMMARY_FILE),
+        shard_prefix(output_dir, f"{DROPPED_AUDIT_PREFIX}-*.jsonl"),
     ]
 
 

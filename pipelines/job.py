@@ -28,7 +28,13 @@ from pipelines.io import (
     write_json,
 )
 from pipelines.options import PairSettings, make_pipeline, parse_options
-from pipelines.schema import PAIRS_PREFIX, REJECTED_PREFIX, SUMMARY_FILE, Group
+from pipelines.schema import (
+    DROPPED_AUDIT_PREFIX,
+    PAIRS_PREFIX,
+    REJECTED_PREFIX,
+    SUMMARY_FILE,
+    Group,
+)
 from pipelines.summary import build_summary, collect_counters, format_summary
 from pipelines.transforms import DedupPairs, GroupsToPairs, ParseRecords
 
@@ -72,7 +78,7 @@ def add_pair_steps(pipeline: beam.Pipeline, settings: PairSettings, job: PairJob
     groups, invalid = raw | "ParseRecords" >> ParseRecords(job.to_group, settings.max_record_bytes)
     (
         groups
-        | "GroupsToPairs" >> GroupsToPairs(settings.scoring)
+        | "GroupsToPairs" >> GroupsToPairs(settings.scoring, settings.output)
         | "DedupPairs" >> DedupPairs()
         | "WritePairs" >> WritePairs(settings.output, settings.num_shards, settings.codec)
     )
@@ -127,6 +133,7 @@ def run_job(argv: Sequence[str] | None, job: PairJob) -> PipelineResult:
         outputs={
             "pairs": matching_files(shard_prefix(settings.output, f"{PAIRS_PREFIX}-*")),
             "rejected": matching_files(shard_prefix(settings.output, f"{REJECTED_PREFIX}-*")),
+            "dropped": matching_files(shard_prefix(settings.output, f"{DROPPED_AUDIT_PREFIX}-*")),
             "summary": summary_path,
         },
     )

@@ -56,7 +56,18 @@ def test_real_qa_slice_pairs_are_admitted_cross_answer_canonical_and_distinct(
     assert summary["accounting"] == {"records_read": 400, "accepted": 400, "rejected": 0,
                                      "balanced": True}
     assert counters["pairs_written"] == len(pairs)
-    assert counters["pairs_admitted"] == len(pairs) + counters["duplicate_pairs_dropped"]
+    dropped = summary["pairs_dropped_by_rule"]
+    assert counters["pairs_admitted"] == (len(pairs) + counters.get("duplicate_pairs_dropped", 0)
+                                          + sum(dropped.values()))
+    assert summary["pair_accounting"]["balanced"] and dropped
+    # every rule that dropped a pair left its audit sample beside the output
+    written = {(p["text_a"], p["text_b"]) for p in pairs}
+    assert sorted(summary["outputs"]["dropped"]) == sorted(
+        str(tmp_path / "out" / f"_dropped-{rule}.jsonl") for rule in dropped)
+    for rule, count in dropped.items():
+        audit = read_jsonl(str(tmp_path / "out" / f"_dropped-{rule}.jsonl"))
+        assert len(audit) == min(count, 50) and {a["rule"] for a in audit} == {rule}
+        assert not {(a["text_a"], a["text_b"]) for a in audit} & written
     assert counters["candidate_pairs_scored"] >= counters["pairs_admitted"]
     assert summary["thresholds"] == {"low": thresholds.low, "high": thresholds.high}
     assert summary["variant"] and summary["version"] and summary["options"]["scheme"] == "qa"
