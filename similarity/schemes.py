@@ -31,9 +31,9 @@ class Thresholds:
 
 SCHEMES = MappingProxyType(
     {
-        "qa": Thresholds(low=0.4, high=0.6),
+        "qa": Thresholds(low=0.35, high=0.7),
         "doc": Thresholds(low=0.4, high=0.8),
-        "question": Thresholds(low=0.0, high=0.75),
+        "question": Thresholds(low=0.0, high=0.7),
     }
 )
 """Scheme name (``qa``: answers to one question, ``doc``: sentences of one document,

@@ -66,12 +66,15 @@ _INLINE_MARKER = (
 )
 _CJK_CHAR = re.compile(f"[{_CJK}]")
 # A news byline (``新浪体育讯``, ``本报讯 (记者 吴倩)``, ``(记者王浩)``, ``⊙本报记者 徐婧婧``,
-# ``文/表 记者崔群``): it ends the headline run in before it and is a piece of its own.
+# ``文/表 记者崔群``, the dateline ``新华网北京7月12日电``): it ends the headline run in
+# before it and is a piece of its own.
 _HAN = "\u4e00-\u9fff"
 _BYLINE = (
     r"(?:本报|新浪(?:体育|娱乐|财经|科技|家居|教育|汽车|游戏|房产|网)?"
     r"|日报|晚报|晨报|商报|快报|时报|新报|都市报)讯"
     r"(?: ?\((?:见习)?记者[^()]{0,24}\))?"
+    rf"|(?:新华网|新华社|中新网|中新社|中广网|人民网|本报)[{_HAN}]{{0,8}}?"
+    r"[0-9一二三四五六七八九十]{1,3}月[0-9一二三四五六七八九十]{1,3}日(?:电|消息)?"
     r"|\((?:见习)?记者[ :/]?[^()]{1,24}\)"
     rf"|[⊙◎](?:本报)?记者 ?[{_HAN}]{{2,3}}(?=[ ,]|$)"
     rf"|文/(?:表 )?(?:本报)?记者 ?[{_HAN}]{{2,3}}(?=[ ,]|$)"
@@ -222,7 +225,7 @@ _WIKI_CONVERSION = re.compile(r"-\{(?:[a-z]{2}(?:-[a-z]{2,4})?:)?([^;{}]*)[^{}]{
 _HTML_BREAK = re.compile(r"<(?:br|p|/p|li|/li|div|/div)\s*/?>", re.IGNORECASE)
 _MARKUP_LEFT = re.compile(
     r"-\{|\}-|\{\{|\}\}|\[\[|\]\]|</?[A-Za-z][A-Za-z0-9]{0,9}(?:\s[^<>]{0,80})?/?>"
-    r"|\bzh-[a-z]{2,4}:"
+    r"|\bzh-[a-z]{2,4}:|formula_\d|_{3,}"
 )
 # Source masking: ``*``/``#`` between CJK characters (``中*人*共*国``, ``香*``-``*院``), a run
 # of two or more touching a CJK character (``**系统``), or ``#`` after a digit (``5##元``).
@@ -250,7 +253,8 @@ class Filters:
     - ``lead_in``: it ends with ``:``, the lead-in of a list whose items follow as sentences
       of their own (``办理流程如下:``, ``被保险人必须具备下列条件:``).
     - ``markup``: wiki or HTML markup is left after ``clean_markup`` (``-{``, ``}}``,
-      ``[[``, ``<tag>``, ``zh-hant:``).
+      ``[[``, ``<tag>``, ``zh-hant:``), a stripped-formula placeholder (``formula_3``) or a
+      form blank (``_____``).
     - ``url_or_email``: it holds a URL (``http://``, ``www.``) or an e-mail address.
     - ``masked``: the source masked characters with ``*``/``#`` (``中*人*共*国``, ``*院病历``,
       ``5##元``; ``drop_masked``): the sentence is no longer the text it was.

@@ -127,6 +127,8 @@ def test_bad_max_len(max_len):
         ("参见[[北京市]]的条目内容", MARKUP),
         ("zh-hant:葛莱美奖得主名单", MARKUP),
         ("第一段文字<span>强调</span>结束", MARKUP),
+        ("对于formula_2,实哈代空间等于formula_3空间", MARKUP),
+        ("非石油及天然气生产:_____。", MARKUP),
         ("This is an English sentence.", LOW_CJK_RATIO),
         ("iPhone12怎么样啊", None),
         ("这是一个正常的中文句子。", None),
@@ -263,6 +265,8 @@ def test_whole_questions_keep_three_letters(question, kept):
         ("基金净值劲升⊙本报记者 徐婧婧 上周,基金表现好。", ["基金净值劲升", "上周,基金表现好。"]),
         ("校借考又违规 本报讯(见习记者廖筱婧)在大部分同学正在复习",
          ["校借考又违规", "在大部分同学正在复习"]),
+        ("最高法院要求做好案件审判新华网北京7月12日电 最高人民法院日前发出通知",
+         ["最高法院要求做好案件审判", "最高人民法院日前发出通知"]),
         # not bylines: 讯 inside ordinary words
         ("视讯委员会申请建立,资讯工程学系毕业,少年警讯。",
          ["视讯委员会申请建立,资讯工程学系毕业,少年警讯。"]),
