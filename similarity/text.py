@@ -79,13 +79,15 @@ _BYLINE = (
     rf"|[⊙◎](?:本报)?记者 ?[{_HAN}]{{2,3}}(?=[ ,]|$)"
     rf"|文/(?:表 )?(?:本报)?记者 ?[{_HAN}]{{2,3}}(?=[ ,]|$)"
 )
+_BYLINE_START = "(?=[本新日晚晨商快时都人中(⊙◎文])"
+"""A lookahead on the first characters of ``_BYLINE``: other positions fail at once."""
 _BOUNDARY = re.compile(
     rf"(?P<url>{_URL})"
-    rf"|(?P<byline>{_BYLINE})"
+    rf"|(?P<byline>{_BYLINE_START}(?:{_BYLINE}))"
     rf"|(?P<end>(?:[。!?;]|\.\.+)+[{_CLOSERS}]*)"
     rf"|(?P<dot>\.[{_CLOSERS}]*)"
     r"|(?P<newline>\n)"
-    rf"|(?P<marker>{_INLINE_MARKER})"
+    rf"|(?P<marker>(?=[\d({_CJK_NUMERAL}])(?:{_INLINE_MARKER}))"
 )
 _SECONDARY = re.compile(r"[,:](?!\d)")
 _ABBREVIATIONS = frozenset(
@@ -216,7 +218,7 @@ FILTER_RULES = (TOO_LONG, BYLINE, LEAD_IN, MARKUP, URL_OR_EMAIL, MASKED, TOO_SHO
                 MOSTLY_SYMBOLS, LOW_CJK_RATIO)
 """Names of the sentence filter rules, in the order they are checked (first failure counts)."""
 
-_BYLINE_PIECE = re.compile(_BYLINE)
+_BYLINE_PIECE = re.compile(f"{_BYLINE_START}(?:{_BYLINE})")
 _NON_CJK_WORD = re.compile(rf"[^\W{_CJK}_]+")
 _URL_ANYWHERE = re.compile(_URL)
 _EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+\.[A-Za-z0-9.-]+")
@@ -224,8 +226,8 @@ _EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+\.[A-Za-z0-9.-]+")
 _WIKI_CONVERSION = re.compile(r"-\{(?:[a-z]{2}(?:-[a-z]{2,4})?:)?([^;{}]*)[^{}]{0,500}?\}-")
 _HTML_BREAK = re.compile(r"<(?:br|p|/p|li|/li|div|/div)\s*/?>", re.IGNORECASE)
 _MARKUP_LEFT = re.compile(
-    r"-\{|\}-|\{\{|\}\}|\[\[|\]\]|</?[A-Za-z][A-Za-z0-9]{0,9}(?:\s[^<>]{0,80})?/?>"
-    r"|\bzh-[a-z]{2,4}:|formula_\d|_{3,}"
+    r"(?=[-{}\[\]<zf_])(?:-\{|\}-|\{\{|\}\}|\[\[|\]\]|</?[A-Za-z][A-Za-z0-9]{0,9}(?:\s[^<>]{0,80})?/?>"
+    r"|\bzh-[a-z]{2,4}:|formula_\d|_{3,})"
 )
 # Source masking: ``*``/``#`` between CJK characters (``中*人*共*国``, ``香*``-``*院``), a run
 # of two or more touching a CJK character (``**系统``), or ``#`` after a digit (``5##元``).
@@ -282,9 +284,9 @@ class Filters:
             return LEAD_IN
         if _MARKUP_LEFT.search(sentence):
             return MARKUP
-        if _URL_ANYWHERE.search(sentence) or _EMAIL.search(sentence):
+        if _URL_ANYWHERE.search(sentence) or "@" in sentence and _EMAIL.search(sentence):
             return URL_OR_EMAIL
-        if self.drop_masked and _MASK.search(sentence):
+        if self.drop_masked and ("*" in sentence or "#" in sentence) and _MASK.search(sentence):
             return MASKED
         alnum = sum(map(str.isalnum, sentence))
         if alnum < self.min_chars:
