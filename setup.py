@@ -18,7 +18,7 @@ setup(
     long_description=Path(__file__).with_name("README.md").read_text(encoding="utf-8"),
     long_description_content_type="text/markdown",
     license="Apache-2.0",
-    python_requires=">=3.10",
+    python_requires=">=3.11",
     packages=find_packages(include=["pipelines", "pipelines.*", "similarity", "similarity.*",
                                     "model", "model.*"]),
     package_data={"pipelines": ["data/*.jsonl", "data/*.md"]},
@@ -42,6 +42,7 @@ setup(
             "matplotlib>=3.7",
             "scipy>=1.10",
             "ruff>=0.5",
+            "duckdb>=1.0",  # tests read outputs as a client would (tests/test_faults_output.py)
         ],
     },
 )

@@ -100,7 +100,7 @@ def beam_run(input_path: Path, output: Path, *extra: str) -> dict[str, float]:
     with contextlib.redirect_stdout(io.StringIO()):
         doc_pairs.run(["--input", str(input_path), "--output", str(output), *extra])
     seconds, cpu = time.perf_counter() - start, cpu_seconds() - cpu
-    counters = read_json(str(output / "summary.json"))["counters"]
+    counters = read_json(str(output / "_summary.json"))["counters"]
     names = {"sentences": "sentences", "scored": "candidate_pairs_scored",
              "pairs": "pairs_written", "tasks": "pair_tasks"}
     return {"seconds": seconds, "cpu": cpu,

@@ -8,7 +8,7 @@
 
 Each GLOB names pair Parquet files (``schema.PAIR_SCHEMA``) or a pair pipeline's output folder
 (a path without ``*?[`` that does not end in ``.parquet`` means ``FOLDER/pairs-*.parquet``);
-the ``summary.json`` beside the files, where present, supplies thresholds and variant for the
+the ``_summary.json`` beside the files, where present, supplies thresholds and variant for the
 manifest. ``--ratio`` is question rows per general row (the recipe: 1:1).
 
 ``downsample`` (default) keeps all rows of the smaller side and a seeded-hash subset of the
@@ -18,7 +18,7 @@ reference trainer does by cycling its iterators. Exact method: ``pipelines.corpu
 balancing: of the n_s general rows of scheme s exactly round(W·n_s) are kept, those with the
 smallest seeded hash (the same selection as ``downsample``); unlisted schemes keep weight 1.
 Use it for a scheme whose judged precision is low (docs/similarity.md).
-Output: ``DIR/train-SSSSS-of-NNNNN.parquet`` (+ ``valid-...``) and ``DIR/manifest.json``.
+Output: ``DIR/train-SSSSS-of-NNNNN.parquet`` (+ ``valid-...``) and ``DIR/_manifest.json``.
 Without arguments: ``out/question`` + ``out/qa``, ``out/doc`` → ``out/corpus`` (run the pair
 pipelines, or ``python -m pipelines.build_all``, first).
 """
@@ -62,13 +62,22 @@ from pipelines.corpus import (
 )
 from pipelines.io import (
     CODECS,
-    clear_outputs,
     matching_files,
+    prepare_output,
     read_json,
+    run_staged,
     shard_prefix,
+    staging_dir,
 )
-from pipelines.job import OptionError, main, show_progress
-from pipelines.options import IOOptions, SamplingOptions, make_pipeline, parse_options
+from pipelines.job import OptionError, configure_logging, main
+from pipelines.options import (
+    IOOptions,
+    LogOptions,
+    SamplingOptions,
+    make_pipeline,
+    parse_options,
+)
+from pipelines.report import REPORT_FILE
 from pipelines.schema import PAIR_SCHEMA, PAIRS_PREFIX, SUMMARY_FILE
 
 DEFAULT_QUESTION = ["out/question"]
@@ -102,7 +111,7 @@ class CorpusOptions(PipelineOptions):
                                  "(seeded hash) before balancing (default: all 1)")
 
 
-OPTION_CLASSES = (IOOptions, SamplingOptions, CorpusOptions)
+OPTION_CLASSES = (IOOptions, SamplingOptions, CorpusOptions, LogOptions)
 
 
 def pair_pattern(glob: str) -> str:
@@ -196,7 +205,7 @@ def parquet_rows(path: str) -> int:
 
 
 def input_summaries(pattern: str) -> list[dict[str, Any]]:
-    """Thresholds, variant and scheme from each ``summary.json`` beside ``pattern``'s files."""
+    """Thresholds, variant and scheme from each ``_summary.json`` beside ``pattern``'s files."""
     folder = pattern.rsplit("/", 1)[0] if "/" in pattern else "."
     found = []
     for path in matching_files(shard_prefix(folder, SUMMARY_FILE)):
@@ -284,27 +293,31 @@ class CorpusSettings:
         )
 
     def layout(self) -> Layout:
-        return Layout(self.output, self.seed, self.valid_fraction, self.num_shards,
+        """Where ``ShuffleIntoShards`` writes: the staging folder of ``output``."""
+        return Layout(staging_dir(self.output), self.seed, self.valid_fraction, self.num_shards,
                       self.num_valid_shards, self.codec)
 
 
 def output_patterns(output: str) -> list[str]:
+    """Globs of every file ``build_corpus`` writes into ``output``, and the report of the
+    corpus it replaces (a new corpus makes it stale)."""
     return [shard_prefix(output, f"{split}-*-of-*.parquet") for split in (TRAIN, VALID)] + [
-        shard_prefix(output, MANIFEST_FILE)]
+        shard_prefix(output, MANIFEST_FILE), shard_prefix(output, REPORT_FILE)]
 
 
 def parse_settings(argv: Sequence[str] | None) -> tuple[PipelineOptions, CorpusSettings]:
     """Parse and check ``argv`` (touches no file); raises ``OptionError`` naming the option."""
-    options = parse_options(argv, __doc__.splitlines()[0], OPTION_CLASSES)
+    options = parse_options(argv, __doc__.splitlines()[0], OPTION_CLASSES,
+                            prog="python -m pipelines.build_corpus")
     return options, CorpusSettings.from_options(options)
 
 
-def build_pipeline(argv: Sequence[str] | None):
-    """Parse, resolve inputs (matching files, counting rows), plan and build the pipeline.
+def build_pipeline(options: PipelineOptions, settings: CorpusSettings):
+    """Resolve inputs (matching files, counting rows), plan and build the pipeline, which
+    writes into ``staging_dir(settings.output)``.
 
-    Returns ``(pipeline, settings, static manifest part)``; writes nothing.
+    Returns ``(pipeline, static manifest part)``; writes nothing.
     """
-    options, settings = parse_settings(argv)
     sides = {QUESTION: resolve_side(QUESTION, settings.question),
              GENERAL: resolve_side(GENERAL, settings.general)}
     weighted = weighted_counts(sides[GENERAL].files, settings.weights) if settings.weights else {}
@@ -342,9 +355,9 @@ def build_pipeline(argv: Sequence[str] | None):
         balanced
         | "JoinSides" >> beam.Flatten()
         | "ShuffleIntoShards" >> ShuffleIntoShards(settings.layout())
-        | "WriteManifest" >> WriteManifest(settings.output, static)
+        | "WriteManifest" >> WriteManifest(staging_dir(settings.output), static)
     )
-    return pipeline, settings, static
+    return pipeline, static
 
 
 def format_manifest(document: dict[str, Any], seconds: float) -> str:
@@ -365,18 +378,27 @@ def format_manifest(document: dict[str, Any], seconds: float) -> str:
 
 
 def run(argv: Sequence[str] | None = None) -> PipelineResult:
-    """Build the corpus, write shards and ``manifest.json``, print a summary."""
-    show_progress()
-    pipeline, settings, static = build_pipeline(argv)
-    stale = clear_outputs(settings.output, output_patterns(settings.output))
-    if stale:
-        _LOG.info("removed %d files of an earlier run from %s", len(stale), settings.output)
+    """Build the corpus, write shards and ``_manifest.json``, print a summary.
+
+    The output folder is checked before any input is read, and the new corpus replaces the
+    earlier one only when the run succeeded (``io.run_staged``).
+    """
+    options, settings = parse_settings(argv)
+    configure_logging(options)
+    prepare_output(settings.output)
+    pipeline, static = build_pipeline(options, settings)
     _LOG.info("build_corpus: %s question rows, %s general rows -> %s",
               static["inputs"][QUESTION]["rows"], static["inputs"][GENERAL]["rows"],
               settings.output)
     start = time.monotonic()
-    result = pipeline.run()
-    result.wait_until_finish()
+
+    def run_pipeline() -> PipelineResult:
+        result = pipeline.run()
+        result.wait_until_finish()
+        return result
+
+    result = run_staged(settings.output, output_patterns(settings.output), "build_corpus",
+                        run_pipeline)
     document = read_json(shard_prefix(settings.output, MANIFEST_FILE))
     print(format_manifest(document, time.monotonic() - start), flush=True)
     return result

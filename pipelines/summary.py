@@ -1,4 +1,4 @@
-"""End-of-run summary: Beam counters, accounting, settings → ``summary.json`` and a printout."""
+"""End-of-run summary: Beam counters, accounting, settings → ``_summary.json`` and a printout."""
 
 from __future__ import annotations
 
@@ -54,7 +54,7 @@ def build_summary(
     pipeline: str, settings: dict[str, Any], beam_options: dict[str, Any],
     counters: dict[str, int], variant: str, seconds: float, outputs: dict[str, Any],
 ) -> dict[str, Any]:
-    """The ``summary.json`` document (``variant`` is the resolved variant name)."""
+    """The ``_summary.json`` document (``variant`` is the resolved variant name)."""
     return {
         "pipeline": pipeline,
         "version": pipelines.__version__,

@@ -80,7 +80,7 @@ def build(inputs, out, *extra):
     base, _, _ = inputs
     build_corpus.run(["--question", str(base / "question"), "--general", str(base / "doc"),
                       "--output", str(out), "--runner=FnApiRunner", *extra])
-    manifest = read_json(str(out / "manifest.json"))
+    manifest = read_json(str(out / "_manifest.json"))
     train = read_parquet_shards(str(out / "train-*.parquet")).to_pylist()
     valid = read_parquet_shards(str(out / "valid-*.parquet")).to_pylist()
     return manifest, train, valid
@@ -248,7 +248,7 @@ def test_weights_keep_the_smallest_hash_share_of_a_general_scheme(inputs, shared
                       "--general", str(base / "doc"), str(tmp_path / "qa"),
                       "--weights", "qa=1,doc=0.5", "--seed=3", "--output", str(tmp_path / "w"),
                       "--runner=FnApiRunner"])
-    manifest = read_json(str(tmp_path / "w" / "manifest.json"))
+    manifest = read_json(str(tmp_path / "w" / "_manifest.json"))
     train = read_parquet_shards(str(tmp_path / "w" / "train-*.parquet")).to_pylist()
     assert manifest["rows_per_scheme"] == {"doc": 65, "qa": 40, "question": 105}
     assert manifest["weights"] == {"weights": {"qa": 1.0, "doc": 0.5},

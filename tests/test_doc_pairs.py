@@ -46,7 +46,7 @@ def test_real_docs_pairs_lie_inside_one_document_and_the_doc_thresholds(shared_d
         assert pair["text_a"] < pair["text_b"]
         sentences = set(split_sentences(texts[pair["group_id"]], 64))
         assert {pair["text_a"], pair["text_b"]} <= sentences
-    summary = read_json(str(tmp_path / "out" / "summary.json"))
+    summary = read_json(str(tmp_path / "out" / "_summary.json"))
     assert summary["accounting"]["records_read"] == 120 and summary["accounting"]["balanced"]
     assert summary["counters"]["pairs_written"] == table.num_rows
     assert set(summary["sentences_dropped_by_rule"]) <= set(FILTER_RULES)
@@ -58,7 +58,7 @@ def test_big_documents_fan_out_into_block_tasks_with_the_same_rows(shared_data, 
     path, _ = real_docs(shared_data, tmp_path, 40)
     run_doc(path, tmp_path / "whole", "--low=0.3")
     run_doc(path, tmp_path / "blocks", "--low=0.3", "--fanout_block=6", "--lsh_cutoff=1000000")
-    fanned = read_json(str(tmp_path / "blocks" / "summary.json"))["counters"]
+    fanned = read_json(str(tmp_path / "blocks" / "_summary.json"))["counters"]
     assert fanned["groups_fanned_out"] > 0 and fanned["pair_tasks"] > 40
     assert rows(tmp_path / "whole") and rows(tmp_path / "blocks") == rows(tmp_path / "whole")
 
@@ -66,7 +66,7 @@ def test_big_documents_fan_out_into_block_tasks_with_the_same_rows(shared_data, 
 def test_no_arguments_run_the_bundled_sample_into_out_doc(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     doc_pairs.run([])
-    summary = read_json("out/doc/summary.json")
+    summary = read_json("out/doc/_summary.json")
     assert summary["accounting"]["records_read"] == 200 and summary["accounting"]["balanced"]
     assert read_pairs("out/doc").num_rows == summary["counters"]["pairs_written"] > 0
 

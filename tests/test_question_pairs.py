@@ -88,7 +88,7 @@ def test_real_groups_pairs_match_the_cleaning_and_cap_rules(default_run):
         assert row["scheme"] == "question" and row["text_a"] < row["text_b"]
         assert row["score"] == pytest.approx(score(row["text_a"], row["text_b"]), rel=1e-6)
         assert 0.0 <= row["score"] < SCHEMES["question"].high
-    summary = read_json(str(out / "summary.json"))
+    summary = read_json(str(out / "_summary.json"))
     c = summary["counters"]
     assert summary["accounting"] == {"records_read": len(records), "accepted": len(records),
                                      "rejected": 0, "balanced": True}
@@ -187,11 +187,11 @@ def test_cleaning_counters_and_bad_lines_are_dead_lettered(groups_file, tmp_path
     bad = tmp_path / "bad.jsonl"
     bad.write_bytes(b"\n".join(lines) + b"\n")
     run_question(bad, tmp_path / "out", "--max_record_bytes=2000")
-    dead = read_jsonl(str(tmp_path / "out" / "rejected-*.jsonl"))
+    dead = read_jsonl(str(tmp_path / "out" / "_rejected-*.jsonl"))
     assert sorted(d["reason"] for d in dead) == sorted(r for _, r in broken)
     by_line = {d["line_no"]: d["reason"] for d in dead}
     assert by_line == {3 * k + 2: reason for k, (_, reason) in enumerate(broken)}
-    summary = read_json(str(tmp_path / "out" / "summary.json"))
+    summary = read_json(str(tmp_path / "out" / "_summary.json"))
     c = summary["counters"]
     assert summary["accounting"] == {"records_read": len(lines), "accepted": len(records) + 1,
                                      "rejected": len(broken), "balanced": True}
@@ -210,7 +210,7 @@ def test_cleaning_counters_and_bad_lines_are_dead_lettered(groups_file, tmp_path
 def test_no_arguments_uses_the_bundled_sample(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     question_pairs.run([])
-    summary = read_json("out/question/summary.json")
+    summary = read_json("out/question/_summary.json")
     assert summary["accounting"]["records_read"] == 454 and summary["accounting"]["balanced"]
     assert read_pairs("out/question").num_rows == summary["counters"]["pairs_written"] > 0
     with pytest.raises(OptionError, match="--max_pairs_per_group"):
