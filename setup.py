@@ -18,7 +18,7 @@ setup(
     long_description=Path(__file__).with_name("README.md").read_text(encoding="utf-8"),
     long_description_content_type="text/markdown",
     license="Apache-2.0",
-    python_requires=">=3.10",
+    python_requires=">=3.11",
     packages=find_packages(include=["pipelines", "pipelines.*", "similarity", "similarity.*",
                                     "model", "model.*"]),
     package_data={"pipelines": ["data/*.jsonl", "data/*.md"]},
@@ -26,6 +26,7 @@ setup(
         "apache-beam>=2.77,<3",
         "jieba>=0.42",
         "datasketch>=2.0",  # MinHash(scheme="affine32"), used by similarity.candidates
+        "rapidfuzz>=3.0",  # Levenshtein distance of the near-copy pair filter
         "pyarrow>=14",
         "numpy>=1.24",
         "tqdm>=4.60",
@@ -41,6 +42,7 @@ setup(
             "matplotlib>=3.7",
             "scipy>=1.10",
             "ruff>=0.5",
+            "duckdb>=1.0",  # tests read outputs as a client would (tests/test_faults_output.py)
         ],
     },
 )

@@ -61,7 +61,7 @@ def resolve_shards(
     for spec in specs:
         spec = Path(spec)
         if spec.is_dir():
-            manifest = spec / "manifest.json"
+            manifest = spec / "_manifest.json"
             spec = manifest if manifest.is_file() else spec / "*.parquet"
         if spec.suffix == ".json":
             paths.extend(_manifest_shards(spec, split))

@@ -24,6 +24,8 @@ With ``normalize`` each vector is divided by its L2 norm, so dot products are co
 from __future__ import annotations
 
 import argparse
+import logging
+import pickle
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -31,18 +33,27 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from safetensors import SafetensorError
 from tqdm import tqdm
 
+from model import cli
 from model.roformer import RoFormerSim
 from model.tokenizer import Tokenizer
 
 POOLINGS = ("pooler", "cls", "first-last-avg", "last-avg")
+LOAD_ERRORS = (OSError, ValueError, KeyError, TypeError, RuntimeError, SafetensorError,
+               pickle.UnpicklingError)
+"""What reading a damaged or foreign checkpoint folder raises (a truncated safetensors file,
+bad JSON, a missing weight, a vocabulary that is not UTF-8, ...)."""
+_LOG = logging.getLogger(__name__)
 
 
-def load_checkpoint(checkpoint: str | Path, device: str = "cpu") -> tuple[RoFormerSim, Tokenizer]:
+def load_checkpoint(checkpoint: str | Path,
+                    device: str | torch.device = "cpu") -> tuple[RoFormerSim, Tokenizer]:
     """Model (in eval mode, on ``device``) and tokenizer of a ``save_pretrained`` directory.
 
-    Raises ``FileNotFoundError`` naming the directory and what is missing in it.
+    Raises ``FileNotFoundError`` naming the directory and what is missing in it, and
+    ``ValueError`` naming it when its files cannot be read (``LOAD_ERRORS``).
     """
     path = Path(checkpoint)
     if not path.is_dir():
@@ -52,8 +63,15 @@ def load_checkpoint(checkpoint: str | Path, device: str = "cpu") -> tuple[RoForm
         missing.append("model.safetensors or pytorch_model.bin")
     if missing:
         raise FileNotFoundError(f"--checkpoint {path} lacks {', '.join(missing)}")
-    model = RoFormerSim.from_pretrained(path).to(device).eval()
-    return model, Tokenizer(path / "vocab.txt")
+    part = "config.json or weights"
+    try:
+        model = RoFormerSim.from_pretrained(path)
+        part = "vocab.txt"
+        tokenizer = Tokenizer(path / "vocab.txt")
+    except LOAD_ERRORS as err:
+        raise ValueError(f"--checkpoint {path}: unreadable {part}, corrupt or not RoFormer-Sim "
+                         f"({type(err).__name__}: {cli.one_line(err)})") from err
+    return model.to(device).eval(), tokenizer
 
 
 def check_texts(texts: Sequence[str], name: str = "texts") -> None:
@@ -90,7 +108,30 @@ def pool(
     return (tokens * weights).sum(dim=1) / weights.sum(dim=1)
 
 
-@torch.no_grad()
+def check_maxlen(model: RoFormerSim, maxlen: int) -> None:
+    """``ValueError`` when ``maxlen`` tokens exceed the model's position table."""
+    if maxlen > model.config.max_position:
+        raise ValueError(f"maxlen ({maxlen}) exceeds the model's max_position "
+                         f"({model.config.max_position})")
+
+
+def tokenize(tokenizer: Tokenizer, texts: Sequence[str], maxlen: int,
+             name: str = "texts") -> list[list[int]]:
+    """``[CLS] text [SEP]`` ids of each text, cut to ``maxlen`` ids (the [SEP] kept last).
+
+    The one place where model inputs are truncated: the texts that were cut are counted in one
+    warning (how many, the first and the longest, in tokens) on this module's logger.
+    """
+    rows = [tokenizer.text_ids(text) for text in texts]
+    long = [i for i, row in enumerate(rows) if len(row) + 2 > maxlen]
+    if long:
+        longest = max(long, key=lambda i: len(rows[i]))
+        _LOG.warning("%d of %d %s longer than maxlen=%d tokens ([CLS]/[SEP] incl.) truncated: "
+                     "first %s[%d], longest %s[%d] (%d tokens)", len(long), len(rows), name,
+                     maxlen, name, long[0], name, longest, len(rows[longest]) + 2)
+    return [tokenizer.build_inputs(row, maxlen=maxlen)[0] for row in rows]
+
+
 def encode(
     model: RoFormerSim,
     tokenizer: Tokenizer,
@@ -103,18 +144,33 @@ def encode(
 ) -> np.ndarray:
     """Vectors (len(texts), H) as float32, in the order of ``texts``.
 
-    Texts are tokenised as ``[CLS] text [SEP]`` truncated to ``maxlen`` tokens and batched by
-    length (longest first) so that padding stays small; rows come back in input order.
+    Texts are tokenised as ``[CLS] text [SEP]`` truncated to ``maxlen`` tokens, with a warning
+    (:func:`tokenize`), then encoded by :func:`encode_ids`.
     """
     check_texts(texts)
+    check_maxlen(model, maxlen)
+    return encode_ids(model, tokenizer, tokenize(tokenizer, texts, maxlen), batch_size, pooling,
+                      normalize, progress)
+
+
+@torch.no_grad()
+def encode_ids(
+    model: RoFormerSim,
+    tokenizer: Tokenizer,
+    ids: Sequence[Sequence[int]],
+    batch_size: int = 64,
+    pooling: str = "pooler",
+    normalize: bool = True,
+    progress: bool = False,
+) -> np.ndarray:
+    """Vectors (len(ids), H) as float32 of token id rows (``[CLS] ... [SEP]``), in their order.
+
+    Rows are batched by length (longest first) so that padding stays small.
+    """
     if pooling not in POOLINGS:
         raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
     if batch_size < 1:
         raise ValueError(f"batch_size must be positive, got {batch_size}")
-    if maxlen > model.config.max_position:
-        raise ValueError(f"maxlen ({maxlen}) exceeds the model's max_position "
-                         f"({model.config.max_position})")
-    ids = [tokenizer.encode(text, maxlen=maxlen)[0] for text in texts]
     order = sorted(range(len(ids)), key=lambda i: -len(ids[i]))
     device = next(model.parameters()).device
     out = np.zeros((len(ids), model.config.hidden_size), dtype=np.float32)
@@ -150,7 +206,8 @@ class Encoder:
     tokenizer: Tokenizer
 
     @classmethod
-    def from_pretrained(cls, checkpoint: str | Path, device: str = "cpu") -> Encoder:
+    def from_pretrained(cls, checkpoint: str | Path,
+                        device: str | torch.device = "cpu") -> Encoder:
         """Load a ``save_pretrained`` directory (see :func:`load_checkpoint` for its errors)."""
         return cls(*load_checkpoint(checkpoint, device))
 
@@ -162,8 +219,9 @@ class Encoder:
 
 
 def read_lines(path: str | Path) -> list[str]:
-    """Non-empty lines of a UTF-8 text file (one sentence a line); blank lines raise."""
-    lines = Path(path).read_text(encoding="utf-8").splitlines()
+    """Lines of a UTF-8 text file, one sentence a line (:func:`model.cli.text_lines`); a blank
+    line or an empty file raises ``ValueError`` naming the file (and line)."""
+    lines = cli.text_lines(path)
     for number, line in enumerate(lines, 1):
         if not line.strip():
             raise ValueError(f"{path}:{number}: empty line (one sentence a line expected)")
@@ -172,11 +230,18 @@ def read_lines(path: str | Path) -> list[str]:
     return lines
 
 
+def npy_path(out: str | Path) -> Path:
+    """Where ``np.save(out, ...)`` writes: ``out`` with ``.npy`` appended unless it ends so."""
+    out = Path(out)
+    return out if out.name.endswith(".npy") else out.with_name(out.name + ".npy")
+
+
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m model.encode", description=__doc__.split("\n")[0])
     p.add_argument("--checkpoint", required=True, help="directory written by save_pretrained")
     p.add_argument("--input", required=True, help="UTF-8 text file, one sentence a line")
-    p.add_argument("--out", required=True, help="output .npy file, float32 (n, hidden)")
+    p.add_argument("--out", required=True,
+                   help="output .npy file, float32 (n, hidden); .npy is appended if missing")
     p.add_argument("--pooling", choices=POOLINGS, default="pooler")
     p.add_argument("--maxlen", type=int, default=64, help="tokens per sentence incl. [CLS]/[SEP]")
     p.add_argument("--batch_size", type=int, default=64)
@@ -185,16 +250,25 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def main(argv: Sequence[str] | None = None) -> None:
+def run(argv: Sequence[str] | None = None) -> Path:
+    """Encode ``--input`` into ``--out``; returns the ``.npy`` path written."""
     args = parse_args(argv)
-    encoder = Encoder.from_pretrained(args.checkpoint, args.device)
-    vectors = encoder.encode(read_lines(args.input), batch_size=args.batch_size,
-                             pooling=args.pooling, normalize=not args.no_normalize,
-                             maxlen=args.maxlen, progress=True)
-    np.save(args.out, vectors)
+    out = cli.check_output(npy_path(args.out), "--out")
+    device = cli.check_device(args.device)
+    texts = read_lines(args.input)
+    encoder = Encoder.from_pretrained(args.checkpoint, device)
+    vectors = encoder.encode(texts, batch_size=args.batch_size, pooling=args.pooling,
+                             normalize=not args.no_normalize, maxlen=args.maxlen, progress=True)
+    np.save(out, vectors)
     print(f"wrote {vectors.shape[0]} vectors of dimension {vectors.shape[1]} "
-          f"({args.pooling}) to {args.out}", file=sys.stderr)
+          f"({args.pooling}) to {out}", file=sys.stderr)
+    return out
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Console entry: :func:`run` with errors as exit codes (:func:`model.cli.main`)."""
+    return cli.main(run, argv)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

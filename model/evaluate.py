@@ -18,28 +18,30 @@ For every pair file (``text1<TAB>text2<TAB>label``; the task is named after the 
 A character-Jaccard row (``similarity.score``, no model) is printed beside the model as the floor,
 in both tables: its retrieval ranks the same pool of sentences by that score.
 Sentences are truncated to ``--maxlen`` tokens, and to at least 128 for PAWSX (long, translated
-sentences), as in the reference evaluation. Scores are printed ×100; the JSON written to
-``--out`` keeps them in [−1, 1] with the task names as keys.
+sentences), as in the reference evaluation, with a warning counting the sentences cut. Lines
+whose label is not a finite number are left out and counted (``rejected``). Scores are printed
+×100; the JSON written to ``--out`` (strict: an undefined ρ is ``null``) keeps them in [−1, 1]
+with the task names as keys.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Callable, Sequence
-from pathlib import Path
 
 import numpy as np
 import torch
 
-from model.encode import POOLINGS, encode, load_checkpoint
+from model import cli
+from model.encode import POOLINGS, check_maxlen, encode_ids, load_checkpoint, tokenize
 from model.roformer import RoFormerSim
 from model.sts import (
     StsTask,
     pair_cosines,
     ranked_retrieval,
     read_sts,
+    rejected_note,
     retrieval_accuracy,
     spearman,
     sts_files,
@@ -112,22 +114,28 @@ def evaluate_task(
     maxlen: int = 64,
     batch_size: int = 64,
 ) -> dict:
-    """``{"pairs", "maxlen", "char-jaccard": {...}, POOLING: {LABEL: {"spearman", "top1", ...}}}``.
+    """``{"pairs", "rejected", "maxlen", "char-jaccard": {...}, POOLING: {LABEL: {"spearman",
+    "top1", ...}}}``; ``rejected`` counts the file's lines left out (:func:`model.sts.read_sts`).
 
-    Each distinct sentence is encoded once per pooling (unnormalised vectors, so that whitening
-    sees the raw geometry). Retrieval keys are absent when the task has no positive pair.
+    Each distinct sentence is tokenised once (truncated to ``maxlen`` with a warning) and encoded
+    once per pooling (unnormalised vectors, so that whitening sees the raw geometry). Retrieval
+    keys are absent when the task has no positive pair. A Spearman ρ is NaN when the labels or
+    the cosines are all equal (then ``null`` in the JSON).
     """
     maxlen = task_maxlen(task.name, maxlen)
+    check_maxlen(model, maxlen)
     sentences = list(dict.fromkeys(task.text_a + task.text_b))
+    ids = tokenize(tokenizer, sentences, maxlen, name=f"{task.name} sentences")
     index = {s: i for i, s in enumerate(sentences)}
     rows_a = [index[s] for s in task.text_a]
     rows_b = [index[s] for s in task.text_b]
     pool, groups = task.positive_groups()
     rows_pool = [index[s] for s in pool]
-    result: dict = {"pairs": len(task.labels), "maxlen": maxlen, BASELINE: char_jaccard_row(task)}
+    result: dict = {"pairs": len(task.labels), "rejected": len(task.rejected), "maxlen": maxlen,
+                    BASELINE: char_jaccard_row(task)}
     for pooling in poolings:
-        vectors = encode(model, tokenizer, sentences, batch_size=batch_size, pooling=pooling,
-                         normalize=False, maxlen=maxlen).astype(np.float64)
+        vectors = encode_ids(model, tokenizer, ids, batch_size=batch_size, pooling=pooling,
+                             normalize=False).astype(np.float64)
         a, b = vectors[rows_a], vectors[rows_b]
         result[pooling] = {}
         for name in whitenings:
@@ -196,25 +204,34 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return args
 
 
-def main(argv: Sequence[str] | None = None) -> dict:
+def run(argv: Sequence[str] | None = None) -> dict:
+    """Evaluate every ``--sts`` file; print the tables, write ``--out``; returns the results."""
     args = parse_args(argv)
+    out = None if args.out is None else cli.check_output(args.out, "--out")
+    device = cli.check_device(args.device)
     files = sts_files(args.sts)
-    model, tokenizer = load_checkpoint(args.checkpoint, args.device)
+    model, tokenizer = load_checkpoint(args.checkpoint, device)
     results = {}
     for path in files:
         task = read_sts(path, args.limit)
         if task.name in results:
             raise ValueError(f"--sts names task {task.name} twice ({path})")
         print(f"{task.name}: {len(task.labels)} pairs from {path}", file=sys.stderr)
+        if task.rejected:
+            print(rejected_note(task, path), file=sys.stderr)
         results[task.name] = evaluate_task(model, tokenizer, task, args.pooling, args.whitening,
                                            args.maxlen, args.batch_size)
     print(format_tables(results, args.pooling, args.whitening))
-    if args.out:
-        Path(args.out).write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n",
-                                  encoding="utf-8")
-        print(f"wrote {args.out}", file=sys.stderr)
+    if out is not None:
+        out.write_text(cli.json_text(results, indent=2) + "\n", encoding="utf-8")
+        print(f"wrote {out}", file=sys.stderr)
     return results
 
 
+def main(argv: Sequence[str] | None = None) -> int:
+    """Console entry: :func:`run` with errors as exit codes (:func:`model.cli.main`)."""
+    return cli.main(run, argv)
+
+
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -30,19 +30,18 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
 import sys
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cache
-from pathlib import Path
 
 import numpy as np
 import torch
 from tqdm import tqdm
 
-from model.encode import check_texts, encode, load_checkpoint, read_lines
+from model import cli
+from model.encode import check_texts, encode_ids, load_checkpoint, read_lines, tokenize
 from model.roformer import RoFormerSim
 from model.tokenizer import Tokenizer
 
@@ -376,23 +375,21 @@ def sample_candidates(
     max_cache_mb: float = 1024,
     decoder: Callable[..., list[list[int]]] = decode_cached,
     progress: bool = False,
+    prompts: Sequence[Sequence[int]] | None = None,
 ) -> list[list[list[int]]]:
     """``config.n`` sampled continuations (token ids) for each text, all texts in one batch.
 
     Rows (text i, sample j) are decoded by ``decoder`` (:func:`decode_cached`, or the reference
-    :func:`decode_uncached`) in chunks of :func:`rows_per_chunk` rows. A text longer
-    than ``maxlen`` tokens (with [CLS]/[SEP]) raises ``ValueError``: a truncated input would yield
-    paraphrases of a different sentence.
+    :func:`decode_uncached`) in chunks of :func:`rows_per_chunk` rows. Each prompt is ``[CLS]
+    text [SEP]`` truncated to ``maxlen`` tokens with a warning (:func:`model.encode.tokenize`),
+    unless the caller passes those ``prompts`` already tokenised.
     """
     check_texts(texts)
     if maxlen + config.max_len > model.config.max_position:
         raise ValueError(f"maxlen ({maxlen}) + max_len ({config.max_len}) exceeds the model's "
                          f"max_position ({model.config.max_position})")
-    prompts = [tokenizer.encode(text, maxlen=None)[0] for text in texts]
-    for i, prompt in enumerate(prompts):
-        if len(prompt) > maxlen:
-            raise ValueError(f"texts[{i}] has {len(prompt)} tokens with [CLS]/[SEP], more than "
-                             f"maxlen={maxlen}: shorten it or raise --maxlen")
+    if prompts is None:
+        prompts = tokenize(tokenizer, texts, maxlen)
     uniforms = torch.cat([sample_uniforms(text, config) for text in texts])  # (T·n, max_len)
     chunk = rows_per_chunk(model, maxlen + config.max_len, max_cache_mb)
     total = len(texts) * config.n
@@ -423,24 +420,30 @@ def generate(
     """``[{"text": t, "candidates": [{"text": c, "score": cos}, ...]}]``, one per input, ranked.
 
     Candidates are the decoded samples minus duplicates, empty strings and copies of the input (as
-    given or as the tokenizer round-trips it); ``score`` is the cosine of pooled vectors (pooler
-    head, ``maxlen`` tokens) to the input; at most ``k`` per input, highest score first.
+    given or as the tokenizer round-trips its prompt); ``score`` is the cosine of pooled vectors
+    (pooler head, ``maxlen`` tokens) to the input; at most ``k`` per input, highest score first.
+    Inputs longer than ``maxlen`` tokens are truncated with a warning, as in
+    :func:`model.encode.encode`.
     """
     if k < 1:
         raise ValueError(f"k must be at least 1, got {k}")
+    check_texts(texts)
+    prompts = tokenize(tokenizer, texts, maxlen)
     samples = sample_candidates(model, tokenizer, texts, config, maxlen, max_cache_mb,
-                                progress=progress)
+                                progress=progress, prompts=prompts)
     pools = []
-    for text, ids in zip(texts, samples):
-        same = {text, tokenizer.decode(tokenizer.encode(text, maxlen=None)[0])}
+    for text, prompt, ids in zip(texts, prompts, samples):
+        same = {text, tokenizer.decode(prompt)}
         decoded = dict.fromkeys(tokenizer.decode(s) for s in ids)
         pools.append([c for c in decoded if c.strip() and c not in same])
-    flat = [s for text, pool in zip(texts, pools) for s in (text, *pool)]
-    vectors = encode(model, tokenizer, flat, batch_size=batch_size, maxlen=maxlen)
+    queries = encode_ids(model, tokenizer, prompts, batch_size=batch_size)
+    flat = [c for pool in pools for c in pool]
+    vectors = encode_ids(model, tokenizer, tokenize(tokenizer, flat, maxlen, name="candidates"),
+                         batch_size=batch_size)
     results, start = [], 0
-    for text, pool in zip(texts, pools):
-        query, cands = vectors[start], vectors[start + 1:start + 1 + len(pool)]
-        start += 1 + len(pool)
+    for text, query, pool in zip(texts, queries, pools):
+        cands = vectors[start:start + len(pool)]
+        start += len(pool)
         scores = cands @ query
         order = sorted(range(len(pool)), key=lambda j: -scores[j])[:k]
         results.append({"text": text, "candidates": [
@@ -471,21 +474,30 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return args
 
 
-def main(argv: Sequence[str] | None = None) -> None:
+def run(argv: Sequence[str] | None = None) -> list[dict]:
+    """Generate for the TEXT arguments or ``--input`` lines; JSONL to ``--output`` or stdout."""
     args = parse_args(argv)
-    model, tokenizer = load_checkpoint(args.checkpoint, args.device)
-    texts = read_lines(args.input) if args.input else args.texts
+    output = None if args.output is None else cli.check_output(args.output, "--output")
     config = SamplingConfig(n=args.n, top_p=args.top_p, top_k=args.top_k, max_len=args.max_len,
                             seed=args.seed)
+    device = cli.check_device(args.device)
+    texts = read_lines(args.input) if args.input else args.texts
+    model, tokenizer = load_checkpoint(args.checkpoint, device)
     results = generate(model, tokenizer, texts, config, k=args.k, maxlen=args.maxlen,
                        max_cache_mb=args.max_cache_mb, progress=True)
-    lines = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in results)
-    if args.output:
-        Path(args.output).write_text(lines, encoding="utf-8")
-        print(f"wrote {len(results)} inputs to {args.output}", file=sys.stderr)
-    else:
+    lines = "".join(cli.json_text(r) + "\n" for r in results)
+    if output is None:
         sys.stdout.write(lines)
+    else:
+        output.write_text(lines, encoding="utf-8")
+        print(f"wrote {len(results)} inputs to {output}", file=sys.stderr)
+    return results
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Console entry: :func:`run` with errors as exit codes (:func:`model.cli.main`)."""
+    return cli.main(run, argv)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -13,11 +13,14 @@ name up to the first dot: ``LCQMC.valid.data`` → ``LCQMC``. Metrics:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from model.cli import text_lines
 
 
 @dataclass(frozen=True)
@@ -28,6 +31,8 @@ class StsTask:
     text_a: list[str]
     text_b: list[str]
     labels: np.ndarray
+    rejected: tuple[int, ...] = ()
+    """Line numbers left out because their label is not a finite number."""
 
     def positive_groups(self) -> tuple[list[str], np.ndarray]:
         """Distinct sentences of the pairs labelled with the file's highest label, and group ids.
@@ -79,31 +84,53 @@ def sts_files(paths: list[str | Path]) -> list[Path]:
 def read_sts(path: str | Path, limit: int | None = None) -> StsTask:
     """Read ``text1<TAB>text2<TAB>label`` lines (the first ``limit`` pairs if given).
 
-    A line without exactly three fields, with a label that is not a number, or with an empty
-    sentence raises ``ValueError`` naming the file and line number.
+    A line whose label is not a finite number (``nan``, ``inf``, ``yes``) is rejected: it is left
+    out and its number kept in ``StsTask.rejected``, so lines read = pairs + rejected. A line
+    without exactly three fields or with an empty sentence, invalid UTF-8 (:func:`text_lines`)
+    and a file without pairs raise ``ValueError`` naming the file (and line).
     """
     path = Path(path)
-    text_a, text_b, labels = [], [], []
-    with open(path, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, 1):
-            if limit is not None and len(labels) >= limit:
-                break
-            fields = line.rstrip("\n").split("\t")
-            if len(fields) != 3:
-                raise ValueError(f"{path}:{number}: expected text1<TAB>text2<TAB>label, "
-                                 f"got {len(fields)} field(s)")
-            a, b, label = fields
-            if not a.strip() or not b.strip():
-                raise ValueError(f"{path}:{number}: empty sentence")
-            try:
-                labels.append(float(label))
-            except ValueError:
-                raise ValueError(f"{path}:{number}: label {label!r} is not a number") from None
-            text_a.append(a)
-            text_b.append(b)
+    text_a, text_b, labels, rejected = [], [], [], []
+    for number, line in enumerate(text_lines(path), 1):
+        if limit is not None and len(labels) >= limit:
+            break
+        fields = line.split("\t")
+        if len(fields) != 3:
+            raise ValueError(f"{path}:{number}: expected text1<TAB>text2<TAB>label, "
+                             f"got {len(fields)} field(s)")
+        a, b, label = fields
+        if not a.strip() or not b.strip():
+            raise ValueError(f"{path}:{number}: empty sentence")
+        value = _finite_label(label)
+        if value is None:
+            rejected.append(number)
+            continue
+        labels.append(value)
+        text_a.append(a)
+        text_b.append(b)
     if not labels:
-        raise ValueError(f"{path} holds no sentence pairs")
-    return StsTask(task_name(path), text_a, text_b, np.asarray(labels, dtype=np.float64))
+        also = f" ({len(rejected)} rejected: label not a finite number)" if rejected else ""
+        raise ValueError(f"{path} holds no sentence pairs{also}")
+    return StsTask(task_name(path), text_a, text_b, np.asarray(labels, dtype=np.float64),
+                   tuple(rejected))
+
+
+def _finite_label(label: str) -> float | None:
+    try:
+        value = float(label)
+    except ValueError:
+        return None
+    return value if math.isfinite(value) else None
+
+
+def rejected_note(task: StsTask, path: str | Path, shown: int = 5) -> str:
+    """``"PATH: N line(s) rejected, label not a finite number (lines 3, 9, ...)"``, or ``""``."""
+    if not task.rejected:
+        return ""
+    lines = ", ".join(map(str, task.rejected[:shown])) + (", ..." if len(task.rejected) > shown
+                                                           else "")
+    return (f"{path}: {len(task.rejected)} line(s) rejected, label not a finite number "
+            f"(lines {lines})")
 
 
 def normalize_rows(vectors: np.ndarray) -> np.ndarray:

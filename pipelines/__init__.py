@@ -9,7 +9,18 @@ Shared pieces: ``options``, ``io``, ``schema``, ``transforms``, ``summary``, ``j
 ``hashing``, ``corpus``. All splitting and scoring comes from ``similarity``.
 """
 
+import logging
 from importlib.metadata import PackageNotFoundError, version
+
+
+def _not_apitools_notice(record: logging.LogRecord) -> bool:
+    """False for the notice Beam logs on the root logger when it is imported without its GCP
+    extra ("apitools not found, ..."): it concerns BigQuery only and would open every command.
+    Installed here, before any module of ours imports Beam."""
+    return not record.getMessage().startswith("apitools not found")
+
+
+logging.getLogger().addFilter(_not_apitools_notice)
 
 try:
     __version__ = version("simpairs")

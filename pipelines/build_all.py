@@ -7,7 +7,7 @@ and its report, from the bundled real samples.
 
 Runs, in order: ``qa_pairs`` → ``OUT/qa``, ``doc_pairs`` → ``OUT/doc``, ``question_pairs`` →
 ``OUT/question`` (each on its bundled sample), ``build_corpus`` (question vs qa + doc) →
-``OUT/corpus``, and ``report`` → ``OUT/corpus/report.html``. Beam options (``--runner``,
+``OUT/corpus``, and ``report`` → ``OUT/corpus/_report.html``. Beam options (``--runner``,
 ``--direct_num_workers``, ``--direct_running_mode``, ...) are passed to every pipeline.
 """
 
@@ -19,7 +19,7 @@ from collections.abc import Sequence
 
 from pipelines import build_corpus, doc_pairs, qa_pairs, question_pairs, report
 from pipelines.job import OptionError
-from pipelines.options import DEFAULT_NUM_SHARDS
+from pipelines.options import DEFAULT_NUM_SHARDS, unknown_arguments
 
 PAIR_STEPS = (("qa", qa_pairs), ("doc", doc_pairs), ("question", question_pairs))
 
@@ -45,8 +45,9 @@ def build_all(output: str, corpus_args: Sequence[str], beam_args: Sequence[str],
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        description=__doc__.splitlines()[0], allow_abbrev=False,
-        epilog="Other arguments (Beam options) are passed to every pipeline.")
+        prog="python -m pipelines.build_all", allow_abbrev=False,
+        description=" ".join(__doc__.split("\n\n")[0].split()),
+        epilog="Other arguments (Beam options, --log_level) are passed to every pipeline.")
     parser.add_argument("--output", default="out", help="output folder (default out)")
     parser.add_argument("--seed", type=int, default=0, help="seed of every sampling choice")
     parser.add_argument("--num_shards", type=int, default=DEFAULT_NUM_SHARDS,
@@ -56,6 +57,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--valid_fraction", type=float, default=0.0,
                         help="fraction of groups held out as valid-*.parquet")
     args, beam_args = parser.parse_known_args(argv)
+    unknown = unknown_arguments(beam_args)
+    if unknown:
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     corpus_args = [f"--ratio={args.ratio}", f"--mode={args.mode}",
                    f"--valid_fraction={args.valid_fraction}"]
     try:

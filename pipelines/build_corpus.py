@@ -3,17 +3,22 @@
     python -m pipelines.build_corpus [--question GLOB ...] [--general GLOB ...] [--output DIR]
                                      [--num_shards N] [--seed S] [--ratio 1.0]
                                      [--mode downsample|cycle] [--valid_fraction F]
-                                     [--num_valid_shards N] [Beam options]
+                                     [--num_valid_shards N] [--weights qa=1,doc=0.5]
+                                     [Beam options]
 
 Each GLOB names pair Parquet files (``schema.PAIR_SCHEMA``) or a pair pipeline's output folder
 (a path without ``*?[`` that does not end in ``.parquet`` means ``FOLDER/pairs-*.parquet``);
-the ``summary.json`` beside the files, where present, supplies thresholds and variant for the
+the ``_summary.json`` beside the files, where present, supplies thresholds and variant for the
 manifest. ``--ratio`` is question rows per general row (the recipe: 1:1).
 
 ``downsample`` (default) keeps all rows of the smaller side and a seeded-hash subset of the
 larger; ``cycle`` keeps all rows of the larger side and repeats the smaller one, as the
 reference trainer does by cycling its iterators. Exact method: ``pipelines.corpus``.
-Output: ``DIR/train-SSSSS-of-NNNNN.parquet`` (+ ``valid-...``) and ``DIR/manifest.json``.
+``--weights SCHEME=W,...`` (each W in [0, 1]) down-weights schemes of the general side before
+balancing: of the n_s general rows of scheme s exactly round(W·n_s) are kept, those with the
+smallest seeded hash (the same selection as ``downsample``); unlisted schemes keep weight 1.
+Use it for a scheme whose judged precision is low (docs/similarity.md).
+Output: ``DIR/train-SSSSS-of-NNNNN.parquet`` (+ ``valid-...``) and ``DIR/_manifest.json``.
 Without arguments: ``out/question`` + ``out/qa``, ``out/doc`` → ``out/corpus`` (run the pair
 pipelines, or ``python -m pipelines.build_all``, first).
 """
@@ -25,6 +30,7 @@ import datetime
 import logging
 import sys
 import time
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -56,13 +62,22 @@ from pipelines.corpus import (
 )
 from pipelines.io import (
     CODECS,
-    clear_outputs,
     matching_files,
+    prepare_output,
     read_json,
+    run_staged,
     shard_prefix,
+    staging_dir,
 )
-from pipelines.job import OptionError, main, show_progress
-from pipelines.options import IOOptions, SamplingOptions, make_pipeline, parse_options
+from pipelines.job import OptionError, configure_logging, main
+from pipelines.options import (
+    IOOptions,
+    LogOptions,
+    SamplingOptions,
+    make_pipeline,
+    parse_options,
+)
+from pipelines.report import REPORT_FILE
 from pipelines.schema import PAIR_SCHEMA, PAIRS_PREFIX, SUMMARY_FILE
 
 DEFAULT_QUESTION = ["out/question"]
@@ -90,9 +105,13 @@ class CorpusOptions(PipelineOptions):
                             help="fraction of groups held out in valid-*.parquet (default 0)")
         parser.add_argument("--num_valid_shards", type=int, default=1,
                             help="number of valid-*.parquet shards (default 1)")
+        parser.add_argument("--weights", default=None,
+                            help="per-scheme weights in [0, 1] of the general side, e.g. "
+                                 "qa=1,doc=0.5: keep that share of the scheme's rows "
+                                 "(seeded hash) before balancing (default: all 1)")
 
 
-OPTION_CLASSES = (IOOptions, SamplingOptions, CorpusOptions)
+OPTION_CLASSES = (IOOptions, SamplingOptions, CorpusOptions, LogOptions)
 
 
 def pair_pattern(glob: str) -> str:
@@ -100,6 +119,73 @@ def pair_pattern(glob: str) -> str:
     if any(ch in glob for ch in "*?[") or glob.endswith(".parquet"):
         return glob
     return shard_prefix(glob, f"{PAIRS_PREFIX}-*-of-*.parquet")
+
+
+GENERAL_SCHEMES = ("qa", "doc")
+
+
+def parse_weights(value: str | None) -> dict[str, float]:
+    """``--weights qa=1,doc=0.5`` → ``{"qa": 1.0, "doc": 0.5}``; raises ``OptionError``."""
+    if value is None:
+        return {}
+    weights: dict[str, float] = {}
+    for item in value.split(","):
+        name, sep, number = item.strip().partition("=")
+        if not sep or name not in GENERAL_SCHEMES:
+            raise OptionError(f"--weights: expected SCHEME=W with SCHEME in {GENERAL_SCHEMES}, "
+                              f"got {item.strip()!r}")
+        if name in weights:
+            raise OptionError(f"--weights: {name} given twice")
+        try:
+            weight = float(number)
+        except ValueError:
+            raise OptionError(f"--weights: {name}={number!r} is not a number") from None
+        if not 0.0 <= weight <= 1.0:
+            raise OptionError(f"--weights: {name}={weight} is not in [0, 1]")
+        weights[name] = weight
+    return weights
+
+
+def scheme_rows(path: str) -> Counter:
+    """Rows of one pair Parquet file per scheme (reads only the ``scheme`` column)."""
+    with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
+        data = f.read()
+    if not data:
+        return Counter()
+    column = pq.read_table(pa.BufferReader(data), columns=["scheme"]).column("scheme")
+    return Counter(column.to_pylist())
+
+
+def weighted_counts(files: list[str], weights: dict[str, float]) -> dict[str, dict[str, int]]:
+    """Per scheme of ``files``: ``{"rows": n_s, "kept": round(w_s · n_s)}``."""
+    rows: Counter = Counter()
+    for path in files:
+        rows.update(scheme_rows(path))
+    return {scheme: {"rows": n, "kept": round(weights.get(scheme, 1.0) * n)}
+            for scheme, n in sorted(rows.items())}
+
+
+class WeightSchemes(beam.PTransform):
+    """General rows → the ``kept`` smallest-hash rows of each scheme (``weighted_counts``)."""
+
+    def __init__(self, counts: dict[str, dict[str, int]], seed: int):
+        super().__init__()
+        self.counts, self.seed = counts, seed
+
+    def expand(self, rows):
+        parts = []
+        for scheme, count in self.counts.items():
+            of_scheme = rows | f"Only_{scheme}" >> beam.Filter(
+                lambda row, s: row["scheme"] == s, scheme)
+            if count["kept"] < count["rows"]:
+                of_scheme = (
+                    of_scheme
+                    | f"Weight_{scheme}" >> BalanceSide(scheme, count["rows"], count["kept"],
+                                                        self.seed)
+                    | f"Rows_{scheme}" >> beam.Values()
+                )
+            parts.append(of_scheme)
+        return parts | "JoinSchemes" >> beam.Flatten()
 
 
 def parquet_rows(path: str) -> int:
@@ -119,7 +205,7 @@ def parquet_rows(path: str) -> int:
 
 
 def input_summaries(pattern: str) -> list[dict[str, Any]]:
-    """Thresholds, variant and scheme from each ``summary.json`` beside ``pattern``'s files."""
+    """Thresholds, variant and scheme from each ``_summary.json`` beside ``pattern``'s files."""
     folder = pattern.rsplit("/", 1)[0] if "/" in pattern else "."
     found = []
     for path in matching_files(shard_prefix(folder, SUMMARY_FILE)):
@@ -170,6 +256,7 @@ class CorpusSettings:
     runner: str
     question: list[str]
     general: list[str]
+    weights: dict[str, float]
 
     @classmethod
     def from_options(cls, options: PipelineOptions) -> CorpusSettings:
@@ -202,35 +289,43 @@ class CorpusSettings:
             runner=options.view_as(StandardOptions).runner or "DirectRunner",
             question=corpus.question or DEFAULT_QUESTION,
             general=corpus.general or DEFAULT_GENERAL,
+            weights=parse_weights(corpus.weights),
         )
 
     def layout(self) -> Layout:
-        return Layout(self.output, self.seed, self.valid_fraction, self.num_shards,
+        """Where ``ShuffleIntoShards`` writes: the staging folder of ``output``."""
+        return Layout(staging_dir(self.output), self.seed, self.valid_fraction, self.num_shards,
                       self.num_valid_shards, self.codec)
 
 
 def output_patterns(output: str) -> list[str]:
+    """Globs of every file ``build_corpus`` writes into ``output``, and the report of the
+    corpus it replaces (a new corpus makes it stale)."""
     return [shard_prefix(output, f"{split}-*-of-*.parquet") for split in (TRAIN, VALID)] + [
-        shard_prefix(output, MANIFEST_FILE)]
+        shard_prefix(output, MANIFEST_FILE), shard_prefix(output, REPORT_FILE)]
 
 
 def parse_settings(argv: Sequence[str] | None) -> tuple[PipelineOptions, CorpusSettings]:
     """Parse and check ``argv`` (touches no file); raises ``OptionError`` naming the option."""
-    options = parse_options(argv, __doc__.splitlines()[0], OPTION_CLASSES)
+    options = parse_options(argv, __doc__.splitlines()[0], OPTION_CLASSES,
+                            prog="python -m pipelines.build_corpus")
     return options, CorpusSettings.from_options(options)
 
 
-def build_pipeline(argv: Sequence[str] | None):
-    """Parse, resolve inputs (matching files, counting rows), plan and build the pipeline.
+def build_pipeline(options: PipelineOptions, settings: CorpusSettings):
+    """Resolve inputs (matching files, counting rows), plan and build the pipeline, which
+    writes into ``staging_dir(settings.output)``.
 
-    Returns ``(pipeline, settings, static manifest part)``; writes nothing.
+    Returns ``(pipeline, static manifest part)``; writes nothing.
     """
-    options, settings = parse_settings(argv)
     sides = {QUESTION: resolve_side(QUESTION, settings.question),
              GENERAL: resolve_side(GENERAL, settings.general)}
+    weighted = weighted_counts(sides[GENERAL].files, settings.weights) if settings.weights else {}
+    rows = {QUESTION: sides[QUESTION].rows,
+            GENERAL: sum(c["kept"] for c in weighted.values()) if weighted
+            else sides[GENERAL].rows}
     try:
-        targets = balance_targets(sides[QUESTION].rows, sides[GENERAL].rows, settings.ratio,
-                                  settings.mode)
+        targets = balance_targets(rows[QUESTION], rows[GENERAL], settings.ratio, settings.mode)
     except ValueError as err:
         raise OptionError(str(err)) from None
     static = {
@@ -244,22 +339,25 @@ def build_pipeline(argv: Sequence[str] | None):
         "mode": settings.mode,
         "inputs": {side: {**asdict(value), "rows_out": targets[side]}
                    for side, value in sides.items()},
+        "weights": {"weights": settings.weights, "general_rows_per_scheme": weighted},
     }
     pipeline = make_pipeline(options)
     balanced = []
     for side, value in sides.items():
+        read = pipeline | f"Read_{side}" >> ReadPairFiles(value.files, side)
+        if side == GENERAL and weighted:
+            read |= "WeightSchemes" >> WeightSchemes(weighted, settings.seed)
         balanced.append(
-            pipeline
-            | f"Read_{side}" >> ReadPairFiles(value.files, side)
-            | f"Balance_{side}" >> BalanceSide(side, value.rows, targets[side], settings.seed)
+            read | f"Balance_{side}" >> BalanceSide(side, rows[side], targets[side],
+                                                    settings.seed)
         )
     (
         balanced
         | "JoinSides" >> beam.Flatten()
         | "ShuffleIntoShards" >> ShuffleIntoShards(settings.layout())
-        | "WriteManifest" >> WriteManifest(settings.output, static)
+        | "WriteManifest" >> WriteManifest(staging_dir(settings.output), static)
     )
-    return pipeline, settings, static
+    return pipeline, static
 
 
 def format_manifest(document: dict[str, Any], seconds: float) -> str:
@@ -280,18 +378,27 @@ def format_manifest(document: dict[str, Any], seconds: float) -> str:
 
 
 def run(argv: Sequence[str] | None = None) -> PipelineResult:
-    """Build the corpus, write shards and ``manifest.json``, print a summary."""
-    show_progress()
-    pipeline, settings, static = build_pipeline(argv)
-    stale = clear_outputs(settings.output, output_patterns(settings.output))
-    if stale:
-        _LOG.info("removed %d files of an earlier run from %s", len(stale), settings.output)
+    """Build the corpus, write shards and ``_manifest.json``, print a summary.
+
+    The output folder is checked before any input is read, and the new corpus replaces the
+    earlier one only when the run succeeded (``io.run_staged``).
+    """
+    options, settings = parse_settings(argv)
+    configure_logging(options)
+    prepare_output(settings.output)
+    pipeline, static = build_pipeline(options, settings)
     _LOG.info("build_corpus: %s question rows, %s general rows -> %s",
               static["inputs"][QUESTION]["rows"], static["inputs"][GENERAL]["rows"],
               settings.output)
     start = time.monotonic()
-    result = pipeline.run()
-    result.wait_until_finish()
+
+    def run_pipeline() -> PipelineResult:
+        result = pipeline.run()
+        result.wait_until_finish()
+        return result
+
+    result = run_staged(settings.output, output_patterns(settings.output), "build_corpus",
+                        run_pipeline)
     document = read_json(shard_prefix(settings.output, MANIFEST_FILE))
     print(format_manifest(document, time.monotonic() - start), flush=True)
     return result

@@ -27,7 +27,7 @@ Method (every choice is a seeded content hash, ``pipelines.hashing``; no RNG, no
    numbers of rows; all of one shard is held in memory when it is written.
 
 Outputs: ``train-SSSSS-of-NNNNN.parquet`` (+ ``valid-...``) with ``schema.PAIR_SCHEMA`` and
-``manifest.json`` (see ``manifest``).
+``_manifest.json`` (see ``manifest``).
 """
 
 from __future__ import annotations
@@ -48,15 +48,15 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.transforms import combiners
 
 from pipelines.hashing import HASH_BITS, content_digest, content_hash, unit_hash
-from pipelines.io import shard_prefix, write_json
-from pipelines.schema import PAIR_COLUMNS, PAIR_SCHEMA, SHARD_TEMPLATE
+from pipelines.io import row_parts, shard_path, shard_prefix, write_json
+from pipelines.schema import PAIR_COLUMNS, PAIR_SCHEMA
 from pipelines.transforms import counter
 
 QUESTION, GENERAL = "question", "general"
 SIDES = (QUESTION, GENERAL)
 MODES = ("downsample", "cycle")
 TRAIN, VALID = "train", "valid"
-MANIFEST_FILE = "manifest.json"
+MANIFEST_FILE = "_manifest.json"
 MANIFEST_FORMAT = "simpairs.corpus/1"
 EDGE = "edge"
 EDGE_ROWS = 1024
@@ -79,12 +79,6 @@ def balance_targets(question_rows: int, general_rows: int, ratio: float, mode: s
     if reduce_question if mode == "downsample" else grow_question:
         return {QUESTION: round(ratio * general_rows), GENERAL: general_rows}
     return {QUESTION: question_rows, GENERAL: round(question_rows / ratio)}
-
-
-def row_parts(row: dict[str, Any]) -> tuple[str, ...]:
-    """The content of a pair row as strings (score by ``repr`` of its float value)."""
-    return (row["text_a"], row["text_b"], row["scheme"], row["group_id"],
-            repr(float(row["score"])))
 
 
 def bucket_bits(rows: int) -> int:
@@ -205,9 +199,7 @@ class Layout:
                                           if self.valid_fraction > 0 else {})}
 
     def path(self, split: str, shard: int) -> str:
-        name = SHARD_TEMPLATE.replace("SSSSS", f"{shard:05d}").replace(
-            "NNNNN", f"{self.shards()[split]:05d}")
-        return shard_prefix(self.output, f"{split}{name}.parquet")
+        return shard_path(self.output, split, shard, self.shards()[split])
 
     def place(self, copy_row: tuple[int, dict]):
         """``((split, shard), (order, parts, row))`` for one output row (step 4)."""
@@ -271,7 +263,7 @@ class ShuffleIntoShards(beam.PTransform):
 
 
 def manifest(static: dict[str, Any], shard_stats: list[dict[str, Any]]) -> dict[str, Any]:
-    """The ``manifest.json`` document: ``static`` (settings, inputs, targets, creation time)
+    """The ``_manifest.json`` document: ``static`` (settings, inputs, targets, creation time)
     plus what was written: ``shards`` (file, split, shard, rows, rows_per_scheme, blake2b of
     its rows in file order), ``total_rows``, ``rows_per_split``, ``rows_per_scheme`` and
     ``content_hash`` = blake2b-256 over the shards in file-name order of (file, blake2b)."""
@@ -300,7 +292,7 @@ def _write_manifest(shard_stats: list[dict[str, Any]], static: dict[str, Any], p
 
 
 class WriteManifest(beam.PTransform):
-    """Shard stats → ``DIR/manifest.json`` (one file, written after every shard)."""
+    """Shard stats → ``DIR/_manifest.json`` (one file, written after every shard)."""
 
     def __init__(self, output: str, static: dict[str, Any]):
         super().__init__()

@@ -9,23 +9,27 @@ as Parquet (``--input_format`` overrides the choice by extension).
 
 from __future__ import annotations
 
+import io
 import json
 import logging
+import math
 import time
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, TypeVar
 
 import apache_beam as beam
 import pyarrow as pa
 import pyarrow.parquet as pq
 from apache_beam.io import fileio
-from apache_beam.io.filesystem import CompressionTypes
+from apache_beam.io.filesystem import BeamIOError, CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
+from pipelines.hashing import content_hash
 from pipelines.schema import (
+    DROPPED_AUDIT_PREFIX,
     PAIR_SCHEMA,
     PAIRS_PREFIX,
     REJECTED_PREFIX,
@@ -44,6 +48,7 @@ PROGRESS_SECONDS = 10.0
 _BOM = b"\xef\xbb\xbf"
 _EXCERPT_BYTES = 4000
 _LOG = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 def bundled_sample(name: str) -> str:
@@ -204,7 +209,14 @@ class ReadRecords(beam.PTransform):
 
 
 ROWS_PER_GROUP = 1000
-"""Rows per Parquet row group of the pair shards (also the unit dealt to shards)."""
+"""Rows per Parquet row group of the pair shards."""
+SHARD_ROWS = 100_000
+"""With ``num_shards=0``: about this many rows per pair shard (at least one shard)."""
+STAGING_DIR = "_staging"
+
+
+class OutputError(ValueError):
+    """An output folder that cannot be written; the message names it."""
 
 
 def shard_prefix(output_dir: str, name: str) -> str:
@@ -212,13 +224,64 @@ def shard_prefix(output_dir: str, name: str) -> str:
     return f"{output_dir.rstrip('/')}/{name}"
 
 
+def shard_path(output_dir: str, prefix: str, shard: int, num_shards: int,
+               suffix: str = ".parquet") -> str:
+    """``output_dir/prefix-SSSSS-of-NNNNN.suffix`` (``SHARD_TEMPLATE``)."""
+    name = SHARD_TEMPLATE.replace("SSSSS", f"{shard:05d}").replace("NNNNN", f"{num_shards:05d}")
+    return shard_prefix(output_dir, f"{prefix}{name}{suffix}")
+
+
+def row_parts(row: dict[str, Any]) -> tuple[str, ...]:
+    """The content of a pair row as strings (score by ``repr`` of its float value)."""
+    return (row["text_a"], row["text_b"], row["scheme"], row["group_id"],
+            repr(float(row["score"])))
+
+
+def write_parquet(path: str, rows: list[dict[str, Any]], schema: pa.Schema, codec: str) -> None:
+    """``rows`` → one Parquet file at ``path`` (any Beam filesystem), row groups of
+    ``ROWS_PER_GROUP`` rows; zero rows give a file with the schema and no row."""
+    buffer = io.BytesIO()
+    table = pa.Table.from_pylist(rows, schema=schema)
+    pq.write_table(table, buffer, compression=codec, row_group_size=ROWS_PER_GROUP)
+    with FileSystems.create(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
+        f.write(buffer.getvalue())
+
+
+def _order_key(row: dict[str, Any]) -> tuple[int, tuple[str, ...], dict[str, Any]]:
+    parts = row_parts(row)
+    return content_hash(0, "shard", *parts), parts, row
+
+
+def _shards_for(rows: int) -> int:
+    return max(1, math.ceil(rows / SHARD_ROWS))
+
+
+def _every_shard(num_shards: int) -> list[tuple[int, None]]:
+    return [(shard, None) for shard in range(num_shards)]
+
+
+class _WritePairShard(beam.DoFn):
+    """``(shard, values)`` → one Parquet file, rows sorted by ``(order hash, content)``."""
+
+    def __init__(self, output_dir: str, prefix: str, codec: str, schema: pa.Schema):
+        self.output_dir, self.prefix, self.codec, self.schema = output_dir, prefix, codec, schema
+
+    def process(self, element, num_shards: int):
+        shard, values = element
+        ordered = sorted((v for v in values if v is not None), key=lambda v: (v[0], v[1]))
+        path = shard_path(self.output_dir, self.prefix, shard, num_shards)
+        write_parquet(path, [row for _, _, row in ordered], self.schema, self.codec)
+        yield path
+
+
 class WritePairs(beam.PTransform):
     """Pair rows (dicts with ``PAIR_SCHEMA`` columns) → ``DIR/pairs-SSSSS-of-NNNNN.parquet``.
 
-    ``num_shards=0`` lets the runner choose. Shards may be empty (zero rows, schema intact).
-    Rows are converted to Arrow in batches of ``ROWS_PER_GROUP`` that become the files' row
-    groups and are dealt to the shards one batch at a time; with Beam's default buffer (64 MB
-    per table) a whole bundle, i.e. often the whole output, would land in one shard.
+    Row r goes to shard ``content_hash(0, "shard", row) mod N`` and rows inside a shard are
+    sorted by that hash (then content), so the same rows give byte-identical shards on every
+    run and runner, and N shards hold about n/N rows each (binomial spread, ±√(n/N)) even
+    when n is small. Every shard is written, empty ones with the schema and no row.
+    ``num_shards=0``: N = ⌈n / ``SHARD_ROWS``⌉. One shard is held in memory when written.
     """
 
     def __init__(self, output_dir: str, num_shards: int, codec: str = "zstd",
@@ -230,20 +293,26 @@ class WritePairs(beam.PTransform):
         self.prefix, self.schema = prefix, schema
 
     def expand(self, rows):
-        return rows | "WriteParquet" >> beam.io.WriteToParquet(
-            shard_prefix(self.output_dir, self.prefix),
-            self.schema,
-            codec=self.codec,
-            file_name_suffix=".parquet",
-            num_shards=self.num_shards,
-            shard_name_template=SHARD_TEMPLATE,
-            row_group_buffer_size=1,
-            record_batch_size=ROWS_PER_GROUP,
+        keyed = rows | "OrderKey" >> beam.Map(_order_key)
+        if self.num_shards:
+            count = rows.pipeline | "NumShards" >> beam.Create([self.num_shards])
+        else:
+            count = (keyed | "CountRows" >> beam.combiners.Count.Globally()
+                     | "NumShards" >> beam.Map(_shards_for))
+        shards = beam.pvalue.AsSingleton(count)
+        placed = keyed | "Deal" >> beam.Map(lambda v, n: (v[0] % n, v), shards)
+        empty = count | "EveryShard" >> beam.FlatMap(_every_shard)
+        return (
+            (placed, empty)
+            | "JoinShards" >> beam.Flatten()
+            | "GroupByShard" >> beam.GroupByKey()
+            | "WriteShard" >> beam.ParDo(
+                _WritePairShard(self.output_dir, self.prefix, self.codec, self.schema), shards)
         )
 
 
 class WriteDeadLetters(beam.PTransform):
-    """Dead-letter dicts → ``DIR/rejected-SSSSS-of-NNNNN.jsonl`` (UTF-8 JSON, one a line)."""
+    """Dead-letter dicts → ``DIR/_rejected-SSSSS-of-NNNNN.jsonl`` (UTF-8 JSON, one a line)."""
 
     def __init__(self, output_dir: str, num_shards: int = 1):
         super().__init__()
@@ -269,6 +338,7 @@ def output_patterns(output_dir: str) -> list[str]:
         shard_prefix(output_dir, f"{PAIRS_PREFIX}-*-of-*.parquet"),
         shard_prefix(output_dir, f"{REJECTED_PREFIX}-*-of-*.jsonl"),
         shard_prefix(output_dir, SUMMARY_FILE),
+        shard_prefix(output_dir, f"{DROPPED_AUDIT_PREFIX}-*.jsonl"),
     ]
 
 
@@ -278,15 +348,117 @@ def matching_files(pattern: str) -> list[str]:
     return sorted(meta.path for meta in found)
 
 
-def clear_outputs(output_dir: str, patterns: Iterable[str]) -> list[str]:
-    """Delete files of an earlier run (only those matching ``patterns``); return their paths.
+def clear_outputs(output_dir: str, patterns: Iterable[str], keep: Iterable[str] = ()) -> list[str]:
+    """Delete files of an earlier run (only those matching ``patterns``, except ``keep``);
+    return their paths.
 
     Stale shards of a run with another ``--num_shards`` would otherwise mix into the new output.
     """
-    stale = [path for pattern in patterns for path in matching_files(pattern)]
+    kept = set(keep)
+    stale = [path for pattern in patterns for path in matching_files(pattern)
+             if path not in kept]
     if stale:
         FileSystems.delete(stale)
     return stale
+
+
+def staging_dir(output_dir: str) -> str:
+    """``output_dir/_staging``: where a run writes everything before it replaces the output.
+
+    Its leading ``_`` makes pyarrow, Spark and ``*.parquet`` globs skip it, so a run that was
+    killed leaves the earlier output readable as it was.
+    """
+    return shard_prefix(output_dir, STAGING_DIR)
+
+
+def _remove_tree(folder: str) -> None:
+    """Delete ``folder`` and all below it (local: ``rmtree``; object stores such as ``gs://``:
+    every object under the ``folder/`` prefix)."""
+    if FileSystems.get_scheme(folder) in (None, "file"):
+        if FileSystems.exists(folder):
+            FileSystems.delete([folder])
+        return
+    found = matching_files(shard_prefix(folder, "**"))
+    if found:
+        FileSystems.delete(found)
+
+
+def _local_problem(output_dir: str) -> str | None:
+    """Why a local ``output_dir`` cannot be a folder we write, or None (remote: None)."""
+    if FileSystems.get_scheme(output_dir) not in (None, "file"):
+        return None
+    path = Path(output_dir.removeprefix("file://"))
+    if path.exists() and not path.is_dir():
+        return "it is an existing file, not a folder"
+    parent = next((p for p in path.parents if p.exists()), Path("."))
+    if not parent.is_dir():
+        return f"{parent} is a file, not a folder"
+    return None
+
+
+def prepare_output(output_dir: str) -> str:
+    """Check that ``output_dir`` can be written, before any input is read, and give a fresh,
+    empty staging folder (``staging_dir``); return its path.
+
+    Leftovers of an earlier run that was killed are removed from the staging folder; the
+    output itself is not touched. Raises ``OutputError`` naming ``output_dir``.
+    """
+    stage = staging_dir(output_dir)
+    problem = _local_problem(output_dir)
+    if problem is None:
+        probe = shard_prefix(stage, "_probe")
+        try:
+            _remove_tree(stage)
+            FileSystems.mkdirs(stage)
+            FileSystems.create(probe).close()
+            FileSystems.delete([probe])
+        except (OSError, BeamIOError) as err:
+            problem = f"cannot write there ({type(err).__name__}: {err})"
+    if problem is not None:
+        raise OutputError(f"--output {output_dir}: {problem}")
+    return stage
+
+
+def promote_output(output_dir: str, patterns: Iterable[str]) -> list[str]:
+    """Move every file of the staging folder into ``output_dir`` (same names, replacing older
+    files), delete older files matching ``patterns`` that the new run did not write (shards
+    of another ``--num_shards``), remove the staging folder; return the new paths, sorted.
+
+    Call it only after the run succeeded: until then the earlier output is untouched. Side
+    files written into ``staging_dir`` by any writer are promoted with the rest.
+    """
+    stage = staging_dir(output_dir)
+    staged = [path for path in matching_files(shard_prefix(stage, "*"))
+              if not path.rsplit("/", 1)[-1].startswith("beam-temp-")]
+    final = [shard_prefix(output_dir, path.rsplit("/", 1)[-1]) for path in staged]
+    if staged:
+        FileSystems.rename(staged, final)
+    clear_outputs(output_dir, patterns, keep=final)
+    _remove_tree(stage)
+    return sorted(final)
+
+
+def discard_staging(output_dir: str) -> None:
+    """Remove the staging folder of a failed run (best effort: the run's error matters more)."""
+    try:
+        _remove_tree(staging_dir(output_dir))
+    except (OSError, BeamIOError) as err:
+        _LOG.warning("could not remove %s: %s", staging_dir(output_dir), err)
+
+
+def run_staged(output: str, patterns: list[str], what: str, run: Callable[[], T]) -> T:
+    """``run()`` (which writes into ``staging_dir(output)``), then replace the files of an
+    earlier run in ``output`` with the new ones (``promote_output``); return ``run()``'s
+    value. A run that fails or is interrupted leaves the earlier output as it was, and says so.
+    """
+    try:
+        value = run()
+    except BaseException:
+        discard_staging(output)
+        _LOG.error("%s failed: the earlier output in %s is left as it was", what, output)
+        raise
+    promote_output(output, patterns)
+    return value
 
 
 def write_json(path: str, obj: Any) -> None:
@@ -326,5 +498,7 @@ def read_parquet_shards(pattern: str, schema: pa.Schema = PAIR_SCHEMA) -> pa.Tab
 
 
 def read_pairs(output_dir: str) -> pa.Table:
-    """All pair rows a pipeline wrote into ``output_dir`` (``PAIR_SCHEMA``)."""
-    return read_parquet_shards(shard_prefix(output_dir, f"{PAIRS_PREFIX}-*-of-*.parquet"))
+    """All pair rows a pipeline wrote into ``output_dir`` (``PAIR_SCHEMA``), as one table of one
+    chunk per column (so ``print`` shows rows, not one chunk per shard)."""
+    pattern = shard_prefix(output_dir, f"{PAIRS_PREFIX}-*-of-*.parquet")
+    return read_parquet_shards(pattern).combine_chunks()

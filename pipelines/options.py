@@ -8,22 +8,35 @@ breaks every other pipeline parsed in the same process); values are checked in
 from __future__ import annotations
 
 import argparse
+import difflib
+import sys
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import apache_beam as beam
-from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+from apache_beam.options.pipeline_options import (
+    PipelineOptions,
+    StandardOptions,
+    WorkerOptions,
+    _BeamArgumentParser,
+)
 
 import similarity
 from pipelines.io import CODECS, FORMATS
 from pipelines.transforms import ScoringConfig
+from similarity.pair_filters import DEFAULT_BOILERPLATE_GROUPS, RULES, SCHEME_RULES
 
 DEFAULT_MAX_RECORD_BYTES = 1 << 20
 DEFAULT_MAX_LEN = 64
 DEFAULT_NUM_SHARDS = 4
 DEFAULT_FANOUT_BLOCK = 10_000
 LOCAL_RUNNERS = ("DirectRunner", "direct", "SwitchingDirectRunner")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+WORKER_FALSE_ALARMS = {"apache_beam.options.pipeline_options": "ERROR", "__main__": "ERROR"}
+"""Loggers of an SDK worker process held to ERROR: it imports none of our option classes, so
+Beam warns "Discarding unparseable args" about ours, and its ``sdk_worker_main`` (``__main__``
+there) warns of a missing ``semi_persistent_directory`` that local runs never have."""
 
 
 class IOOptions(PipelineOptions):
@@ -58,7 +71,10 @@ class PairOptions(PipelineOptions):
                             help="admit pairs with low <= score; default: the scheme's")
         parser.add_argument("--high", type=float, default=None,
                             help="admit pairs with score < high; default: the scheme's")
-        parser.add_argument("--variant", default="default", help="similarity variant")
+        parser.add_argument(
+            "--variant", default="default", choices=("default", *similarity.VARIANTS),
+            help=f"Jaccard variant of the score (default: 'default', i.e. "
+                 f"{similarity.DEFAULT_VARIANT}; see docs/similarity.md)")
         parser.add_argument("--max_len", type=int, default=DEFAULT_MAX_LEN,
                             help="longest sentence in characters before re-cutting")
         parser.add_argument(
@@ -73,6 +89,14 @@ class PairOptions(PipelineOptions):
             "--max_pairs_per_group", type=int, default=None,
             help="keep at most N admitted pairs per group, those with the smallest content hash "
                  "(seeded by --seed); 0: no cap; default: the pipeline's (question 20, else 0)")
+        parser.add_argument(
+            "--pair_filters", default=None,
+            help="comma-separated pair filter rules applied to admitted pairs (similarity."
+                 f"pair_filters: {', '.join(RULES)}), or 'none'; default: the scheme's")
+        parser.add_argument(
+            "--boilerplate_groups", type=int, default=DEFAULT_BOILERPLATE_GROUPS,
+            help="the boilerplate rule drops pairs with a sentence found in at least this many "
+                 f"groups of the input (default {DEFAULT_BOILERPLATE_GROUPS})")
 
 
 class SamplingOptions(PipelineOptions):
@@ -85,32 +109,74 @@ class SamplingOptions(PipelineOptions):
             help="seed of the content hashes behind every sampling choice (default 0)")
 
 
-OPTION_CLASSES = (IOOptions, PairOptions, SamplingOptions)
+class LogOptions(PipelineOptions):
+    """How much the run logs."""
+
+    @classmethod
+    def _add_argparse_args(cls, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument(
+            "--log_level", default="WARNING", choices=LOG_LEVELS, type=str.upper,
+            help="show log lines of this level and above (default WARNING: the summary and "
+                 "warnings only; INFO: progress; DEBUG: Beam's detail)")
+
+
+OPTION_CLASSES = (IOOptions, PairOptions, SamplingOptions, LogOptions)
+
+
+def unknown_arguments(args: Sequence[str]) -> list[str]:
+    """The arguments of ``args`` that no ``PipelineOptions`` subclass (Beam's or ours) parses,
+    found the way Beam itself parses them (``PipelineOptions.get_all_options``)."""
+    parser = _BeamArgumentParser(allow_abbrev=False)
+    for option_class in {str(c): c for c in PipelineOptions.__subclasses__()}.values():
+        option_class._add_argparse_args(parser)
+    return parser.parse_known_args(list(args))[1]
 
 
 def parse_options(
     argv: Sequence[str] | None, description: str,
-    option_classes: Sequence[type[PipelineOptions]] = OPTION_CLASSES,
+    option_classes: Sequence[type[PipelineOptions]] = OPTION_CLASSES, prog: str | None = None,
 ) -> PipelineOptions:
-    """Parse ``argv`` into ``PipelineOptions``; ``--help`` and malformed values exit with usage.
+    """Parse ``argv`` into ``PipelineOptions``; ``--help``, malformed values and unknown
+    options exit with usage (status 2), the latter naming every unknown option. ``prog``
+    names the command in the usage line (``python -m pipelines.qa_pairs``).
 
     Our own options are checked by a strict argparse parser first (so ``--low abc`` names the
-    option); everything else is left for Beam (``--runner``, ``--direct_num_workers``, ...).
+    option); what is left must be an option some ``PipelineOptions`` subclass knows (Beam's
+    ``--runner``, ``--direct_num_workers``, ``--project``, ...): Beam itself only logs
+    "Discarding unparseable args" and runs on defaults, so ``--hihg 0.45`` would be lost.
     """
-    argv = list(argv) if argv is not None else None
+    argv = list(sys.argv[1:] if argv is None else argv)
     parser = argparse.ArgumentParser(
-        description=description, allow_abbrev=False,
+        prog=prog, description=description, allow_abbrev=False,
         epilog="Standard Beam options are accepted too: --runner, --direct_num_workers, "
                "--direct_running_mode, --project, --region, --temp_location, --setup_file ...")
     for option_class in option_classes:
         option_class._add_argparse_args(parser)
-    parser.parse_known_args(argv)
+    _, rest = parser.parse_known_args(argv)
+    unknown = unknown_arguments(rest)
+    if unknown:
+        ours = [flag for action in parser._actions for flag in action.option_strings]
+        flags = [arg.split("=", 1)[0] for arg in unknown]
+        hints = [f"{flag}: did you mean {close[0]}?" for flag in flags
+                 if (close := difflib.get_close_matches(flag, ours, n=1))]
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}"
+                     + (f" ({'; '.join(hints)})" if hints else ""))
     return PipelineOptions(argv)
+
+
+def pair_filter_names(value: str | None, scheme: str) -> tuple[str, ...]:
+    """``--pair_filters``: ``None`` → the scheme's ``SCHEME_RULES``, ``'none'`` → no rule, else
+    the comma-separated names (checked by ``ScoringConfig.check``)."""
+    if value is None:
+        return SCHEME_RULES[scheme]
+    if value.strip() == "none":
+        return ()
+    return tuple(name.strip() for name in value.split(",") if name.strip())
 
 
 @dataclass(frozen=True)
 class PairSettings:
-    """Checked, resolved settings of one pair pipeline run (recorded in ``summary.json``)."""
+    """Checked, resolved settings of one pair pipeline run (recorded in ``_summary.json``)."""
 
     input: str
     input_format: str
@@ -152,6 +218,8 @@ class PairSettings:
             max_pairs_per_group=(max_pairs_per_group if pair_opts.max_pairs_per_group is None
                                  else pair_opts.max_pairs_per_group),
             seed=options.view_as(SamplingOptions).seed,
+            pair_filters=pair_filter_names(pair_opts.pair_filters, scheme),
+            boilerplate_groups=pair_opts.boilerplate_groups,
         )
         scoring.check()
         if io_opts.max_record_bytes < 1:
@@ -181,12 +249,19 @@ def make_pipeline(options: PipelineOptions) -> beam.Pipeline:
 
     Beam's ``DirectRunner`` first tries to download the Prism runner binary, which stalls or
     fails offline, then falls back to the FnApiRunner for batch pipelines like ours. We go
-    there directly, configured the way the DirectRunner configures it, so
-    ``--direct_num_workers`` and ``--direct_running_mode`` apply. Other runners are untouched.
+    there directly (for ``--runner=FnApiRunner`` too), configured the way the DirectRunner
+    configures it, so ``--direct_num_workers`` and ``--direct_running_mode`` apply and the
+    options reach the SDK worker processes, whose log level follows ``--log_level`` unless
+    ``--default_sdk_harness_log_level`` is given. Other runners are untouched.
     """
     runner = options.view_as(StandardOptions).runner
-    if runner is not None and runner not in LOCAL_RUNNERS:
+    if runner is not None and runner not in LOCAL_RUNNERS + ("FnApiRunner",):
         return beam.Pipeline(options=options)
+    worker = options.view_as(WorkerOptions)
+    if worker.default_sdk_harness_log_level is None:
+        worker.default_sdk_harness_log_level = options.view_as(LogOptions).log_level
+        worker.sdk_harness_log_level_overrides = {
+            **WORKER_FALSE_ALARMS, **(worker.sdk_harness_log_level_overrides or {})}
     from apache_beam.portability.api import beam_provision_api_pb2
     from apache_beam.runners.portability.fn_api_runner import fn_runner
     from apache_beam.runners.portability.portable_runner import JobServiceHandle

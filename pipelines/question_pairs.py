@@ -6,7 +6,7 @@
 
 Input lines: ``{"id": str, "texts": [str, ...]}`` or the reference SimBERT format
 ``{"text": str, "synonyms": [str, ...]}`` (optional ``id``; default ``"text-"`` + a hash of
-``text``), or Parquet with those columns. Cleaning, each rule counted in ``summary.json``:
+``text``), or Parquet with those columns. Cleaning, each rule counted in ``_summary.json``:
 
 1. every text is normalised with ``similarity.normalise`` and kept whole (questions are not
    split into sentences);

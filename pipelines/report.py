@@ -3,14 +3,17 @@
     python -m pipelines.report [DIR] [--seed S] [--samples 20]
 
 ``DIR`` (default ``out/corpus``) is a ``build_corpus`` output folder: the report reads its
-``manifest.json``, every shard it lists, and the ``summary.json`` of each input the manifest
-lists (where present), and writes ``DIR/report.html``: one self-contained file with embedded
+``_manifest.json``, every shard it lists, and the ``_summary.json`` of each input the manifest
+lists (where present), and writes ``DIR/_report.html``: one self-contained file with embedded
 PNG figures (matplotlib, Agg backend; the ``analysis`` extra). Sections: corpus overview; score
 histogram per scheme with the scheme's admission thresholds marked; sentence lengths
 (characters of ``text_a`` and ``text_b``); pairs per group; dead-letter reasons and
-sentence-filter counts of every input pipeline; ``--samples`` pairs per scheme drawn by the
-seeded content hash (``unit_hash(seed, "report", row)``, smallest first; every text
-HTML-escaped). Standard Beam options are accepted and ignored: the report runs locally.
+sentence-filter counts of every input pipeline; pair filters: the pairs each rule dropped
+(``pairs_dropped_by_rule``) and up to ``--samples`` rows of each rule's audit sample
+(``_dropped-<rule>.jsonl`` beside the input's pairs, listed in its summary); ``--samples``
+pairs per scheme drawn by the seeded content hash (``unit_hash(seed, "report", row)``,
+smallest first; every text HTML-escaped). Standard Beam options are accepted and ignored: the
+report runs locally.
 """
 
 from __future__ import annotations
@@ -33,14 +36,26 @@ from apache_beam.io.filesystems import FileSystems
 
 from pipelines.corpus import MANIFEST_FILE, row_parts
 from pipelines.hashing import content_hash
-from pipelines.io import matching_files, read_json, read_parquet_shards, shard_prefix
+from pipelines.io import (
+    matching_files,
+    prepare_output,
+    read_json,
+    read_jsonl,
+    read_parquet_shards,
+    run_staged,
+    shard_prefix,
+)
 
-REPORT_FILE = "report.html"
+REPORT_FILE = "_report.html"
 DEFAULT_DIR = "out/corpus"
 DEFAULT_SAMPLES = 20
 SECTIONS = ("Overview", "Scores", "Sentence lengths", "Pairs per group",
-            "Dead letters and sentence filters", "Sample pairs")
+            "Dead letters and sentence filters", "Pair filters", "Sample pairs")
 SCORE_BINS = np.linspace(0.0, 1.0, 41)
+CJK_FONTS = ("Noto Sans CJK SC", "Source Han Sans SC", "Noto Sans SC", "PingFang SC",
+             "Hiragino Sans GB", "Microsoft YaHei", "WenQuanYi Micro Hei", "Droid Sans Fallback")
+"""Fonts with Chinese glyphs, preferred first: the report's CSS font stack (then the browser's
+``sans-serif``) and the fonts matplotlib tries first (``cjk_font``)."""
 
 
 @dataclass
@@ -95,7 +110,7 @@ def gather(directory: str, manifest: dict[str, Any], seed: int, samples: int):
 
 
 def input_summaries(manifest: dict[str, Any]) -> list[dict[str, Any]]:
-    """The full ``summary.json`` of every input the manifest lists that still exists."""
+    """The full ``_summary.json`` of every input the manifest lists that still exists."""
     found = []
     for side in manifest["inputs"].values():
         for listed in side.get("summaries", []):
@@ -123,12 +138,27 @@ def _png(fig) -> str:
     return f'<img alt="figure" src="data:image/png;base64,{encoded}">'
 
 
+def cjk_font() -> str | None:
+    """The first of ``CJK_FONTS`` that matplotlib finds installed (``font_manager``), else the
+    first installed font whose name says CJK, else None (figures then show Chinese as boxes;
+    Debian/Ubuntu: ``apt-get install fonts-noto-cjk``)."""
+    from matplotlib import font_manager
+
+    installed = {entry.name for entry in font_manager.fontManager.ttflist}
+    preferred = [name for name in CJK_FONTS if name in installed]
+    fallback = sorted(name for name in installed if "CJK" in name)
+    return (preferred + fallback or [None])[0]
+
+
 def _pyplot():
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    font = cjk_font()
+    if font and font not in plt.rcParams["font.sans-serif"]:
+        plt.rcParams["font.sans-serif"] = [font, *plt.rcParams["font.sans-serif"]]
     return plt
 
 
@@ -236,6 +266,25 @@ def summary_rows(summaries: list[dict[str, Any]]) -> list[list[Any]]:
     return rows
 
 
+def pair_filter_section(summaries: list[dict[str, Any]], samples: int) -> str:
+    """Counts per rule and the first ``samples`` rows of each audit file of every input."""
+    parts = []
+    for s in summaries:
+        dropped = s.get("pairs_dropped_by_rule", {})
+        parts.append(f"<h3>{html.escape(str(s.get('scheme')))}: {html.escape(s['path'])}</h3>"
+                     f"<p>pairs dropped by rule: {html.escape(_counts(dropped))}</p>")
+        for path in s.get("outputs", {}).get("dropped", []):
+            if not matching_files(path):
+                continue
+            rows = read_jsonl(path)[:samples]
+            parts.append(f"<p>audit sample <code>{html.escape(path)}</code> "
+                         f"({len(rows)} shown)</p>"
+                         + _table(["rule", "score", "text_a", "text_b", "group_id"],
+                                  [[r["rule"], f"{r['score']:.3f}", r["text_a"], r["text_b"],
+                                    r["group_id"]] for r in rows]))
+    return "".join(parts) or "<p>No input _summary.json found.</p>"
+
+
 def render(directory: str, seed: int | None = None, samples: int = DEFAULT_SAMPLES) -> str:
     """The report HTML of the corpus in ``directory`` (see the module docstring)."""
     return _report(directory, seed, samples)[0]
@@ -292,17 +341,19 @@ def _report(directory: str, seed: int | None, samples: int) -> tuple[str, str]:
                    [[s["path"], _counts(s.get("rejected_by_reason", {})),
                      _counts(s.get("sentences_dropped_by_rule", {}))] for s in summaries])
           + counts_figure(summaries)) if summaries
-         else "<p>No input summary.json found.</p>"),
+         else "<p>No input _summary.json found.</p>"),
+        ("Pair filters", pair_filter_section(summaries, samples)),
         (f"Sample pairs ({samples} per scheme, seed {seed})", sample_html),
     ]
     body = "".join(f"<h2>{html.escape(title)}</h2>\n{content}\n" for title, content in parts)
     text = (f"{manifest['total_rows']:,} rows ({_counts(manifest['rows_per_split'])}), "
             f"{manifest['mode']} at ratio {manifest['ratio']}, seed {manifest['seed']}\n"
             + _text_table(overview_header, overview))
+    font_stack = ",".join([*(f'"{name}"' for name in CJK_FONTS), "sans-serif"])
     return (
         "<!DOCTYPE html>\n<html lang=\"zh\"><head><meta charset=\"utf-8\">"
         f"<title>simpairs corpus report: {html.escape(directory)}</title><style>"
-        "body{font-family:sans-serif;margin:2em;max-width:1150px}"
+        f"body{{font-family:{font_stack};margin:2em;max-width:1150px}}"
         "table{border-collapse:collapse;margin:.5em 0}"
         "td,th{border:1px solid #ccc;padding:2px 6px;text-align:left;font-size:14px}"
         "img{max-width:100%}</style></head><body>"
@@ -316,20 +367,26 @@ def _counts(counts: dict[str, int]) -> str:
 
 def build_report(directory: str, seed: int | None = None,
                  samples: int = DEFAULT_SAMPLES) -> str:
-    """Write ``directory/report.html`` (any Beam filesystem), print the overview; return the
+    """Write ``directory/_report.html`` (any Beam filesystem; through the staging folder, so
+    an earlier report is replaced whole or not at all), print the overview; return the
     report's path."""
     if not matching_files(shard_prefix(directory, MANIFEST_FILE)):
         raise FileNotFoundError(f"{directory}: no {MANIFEST_FILE} (run pipelines.build_corpus)")
-    path = shard_prefix(directory, REPORT_FILE)
     page, text = _report(directory, seed, samples)
-    with FileSystems.create(path, mime_type="text/html") as f:
-        f.write(page.encode())
+    staged = shard_prefix(prepare_output(directory), REPORT_FILE)
+
+    def write_page() -> None:
+        with FileSystems.create(staged, mime_type="text/html") as f:
+            f.write(page.encode())
+
+    run_staged(directory, [], "report", write_page)
     print(text, flush=True)
-    return path
+    return shard_prefix(directory, REPORT_FILE)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m pipelines.report",
+                                     description=__doc__.splitlines()[0])
     parser.add_argument("directory", nargs="?", default=DEFAULT_DIR,
                         help=f"build_corpus output folder (default {DEFAULT_DIR})")
     parser.add_argument("--seed", type=int, default=None,

@@ -9,7 +9,7 @@ Output rows (``PAIR_SCHEMA``, never inferred)::
     group_id  string   ``id`` of the input record the pair came from (the smallest id when the
                        same pair arose in several groups)
 
-Dead letters (one JSON object per line in ``rejected-SSSSS-of-NNNNN.jsonl``)::
+Dead letters (one JSON object per line in ``_rejected-SSSSS-of-NNNNN.jsonl``)::
 
     {"source": "path/of/input.jsonl", "line_no": 17, "reason": "invalid_json",
      "detail": "Expecting ',' delimiter: line 1 column 20 (char 19)",
@@ -42,8 +42,9 @@ PAIR_COLUMNS = tuple(PAIR_SCHEMA.names)
 PAIR_SCHEMES = ("qa", "doc", "question")
 
 PAIRS_PREFIX = "pairs"
-REJECTED_PREFIX = "rejected"
-SUMMARY_FILE = "summary.json"
+REJECTED_PREFIX = "_rejected"
+SUMMARY_FILE = "_summary.json"
+DROPPED_AUDIT_PREFIX = "_dropped"
 SHARD_TEMPLATE = "-SSSSS-of-NNNNN"
 
 DEAD_LETTER_FIELDS = ("source", "line_no", "reason", "detail", "record", "record_bytes")

@@ -11,7 +11,7 @@ SAMPLES = {"qa_sample.jsonl": 40, "docs_sample.jsonl": 40, "groups_sample.jsonl"
 
 
 def check_demo(out, beam_option: str | None = None) -> dict:
-    manifest = read_json(str(out / "corpus" / "manifest.json"))
+    manifest = read_json(str(out / "corpus" / "_manifest.json"))
     inputs = manifest["inputs"]
     assert inputs["question"]["globs"] == [f"{out}/question"]
     assert inputs["general"]["globs"] == [f"{out}/qa", f"{out}/doc"]
@@ -22,11 +22,11 @@ def check_demo(out, beam_option: str | None = None) -> dict:
     assert per_scheme["question"] == min(question, general)
     assert per_scheme.get("qa", 0) + per_scheme.get("doc", 0) == min(question, general)
     for step in ("qa", "doc", "question"):
-        summary = read_json(str(out / step / "summary.json"))
+        summary = read_json(str(out / step / "_summary.json"))
         assert summary["accounting"]["balanced"] and summary["scheme"] == step
         if beam_option:
             assert beam_option in summary["beam_options"]
-    page = (out / "corpus" / "report.html").read_text(encoding="utf-8")
+    page = (out / "corpus" / "_report.html").read_text(encoding="utf-8")
     assert all(f"<h2>{section}" in page for section in report.SECTIONS)
     return manifest
 
@@ -44,7 +44,7 @@ def test_build_all_on_small_bundled_slices(tmp_path, monkeypatch, capsys):
     manifest = check_demo(out, "direct_running_mode")
     assert manifest["seed"] == 5 and len(manifest["shards"]) == 2
     printed = capsys.readouterr().out
-    assert printed.rstrip().endswith(f"report: {out}/corpus/report.html")
+    assert printed.rstrip().endswith(f"report: {out}/corpus/_report.html")
     assert "== pipelines.build_corpus" in printed
 
 

@@ -196,13 +196,13 @@ def test_manifest_and_folder_list_shards(shards, tmp_path):
     # the layout pipelines.build_corpus writes: train and valid shards in one list
     valid = tmp_path / "valid-00000.parquet"
     write_pairs(valid, pairs[:3])
-    (tmp_path / "manifest.json").write_text(json.dumps({"total_rows": 1003, "shards": [
+    (tmp_path / "_manifest.json").write_text(json.dumps({"total_rows": 1003, "shards": [
         {"file": n, "split": "train", "rows": 0} for n in names] + [
         {"file": valid.name, "split": "valid", "rows": 3}]}), encoding="utf-8")
-    stream = PairStream(tmp_path / "manifest.json", batch_size=8, epochs=1)
+    stream = PairStream(tmp_path / "_manifest.json", batch_size=8, epochs=1)
     assert sorted(stream_rows(stream)[0][::2]) == sorted(pairs)
     assert resolve_shards(tmp_path, split="valid") == [valid]
-    assert len(resolve_shards(tmp_path / "manifest.json", split=None)) == 6
+    assert len(resolve_shards(tmp_path / "_manifest.json", split=None)) == 6
     with pytest.raises(ValueError, match="no shards of split 'test'"):
         resolve_shards(tmp_path, split="test")
     (tmp_path / "bad.json").write_text(json.dumps({"shards": ["missing.parquet"]}))

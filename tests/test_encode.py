@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from model.encode import POOLINGS, Encoder, encode, load_checkpoint, main
+from model.encode import POOLINGS, Encoder, encode, load_checkpoint, run
 
 TEXTS = ["广州和深圳哪个好？", "你好", "人和畜生的区别是什么？我想知道", "Hello 世界 2024"]
 
@@ -102,8 +102,8 @@ def test_encoder_names_a_bad_checkpoint(tiny_checkpoint, tmp_path):
 def test_cli_writes_vectors(tiny_checkpoint, loaded, tmp_path, capsys):
     source = tmp_path / "in.txt"
     source.write_text("\n".join(TEXTS) + "\n", encoding="utf-8")
-    main(["--checkpoint", str(tiny_checkpoint), "--input", str(source),
-          "--out", str(tmp_path / "v.npy"), "--pooling", "cls"])
+    run(["--checkpoint", str(tiny_checkpoint), "--input", str(source),
+         "--out", str(tmp_path / "v.npy"), "--pooling", "cls"])
     vectors = np.load(tmp_path / "v.npy")
     np.testing.assert_allclose(vectors, encode(*loaded, TEXTS, pooling="cls"), atol=1e-6)
     assert "wrote 4 vectors of dimension 32 (cls)" in capsys.readouterr().err
@@ -113,5 +113,5 @@ def test_cli_rejects_blank_lines(tiny_checkpoint, tmp_path):
     source = tmp_path / "in.txt"
     source.write_text("好\n\n坏\n", encoding="utf-8")
     with pytest.raises(ValueError, match=r"in\.txt:2: empty line"):
-        main(["--checkpoint", str(tiny_checkpoint), "--input", str(source),
-              "--out", str(tmp_path / "v.npy")])
+        run(["--checkpoint", str(tiny_checkpoint), "--input", str(source),
+             "--out", str(tmp_path / "v.npy")])

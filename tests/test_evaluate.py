@@ -11,7 +11,7 @@ from model.evaluate import (
     char_jaccard_similarities,
     evaluate_task,
     format_tables,
-    main,
+    run,
     task_maxlen,
 )
 from model.sts import StsTask, pair_cosines, read_sts, spearman
@@ -23,8 +23,8 @@ pytestmark = pytest.mark.usefixtures("single_thread")
 def test_cli_on_the_shared_sts_files_writes_json_by_task(tiny_checkpoint, shared_data, tmp_path,
                                                          capsys):
     out = tmp_path / "results.json"
-    main(["--checkpoint", str(tiny_checkpoint), "--sts", str(shared_data / "sts"),
-          "--limit", "40", "--out", str(out)])
+    run(["--checkpoint", str(tiny_checkpoint), "--sts", str(shared_data / "sts"),
+         "--limit", "40", "--out", str(out)])
     results = json.loads(out.read_text(encoding="utf-8"))
     assert list(results) == ["ATEC", "BQ", "LCQMC", "PAWSX", "STS-B"]
     for name, task in results.items():
@@ -55,7 +55,7 @@ def test_task_results_match_an_independent_computation(tiny_checkpoint, shared_d
     white = spearman(task.labels, pair_cosines(whiten(a), whiten(b)))
     assert result["last-avg"]["raw"]["spearman"] == pytest.approx(raw, abs=1e-6)
     assert result["last-avg"]["whitening"]["spearman"] == pytest.approx(white, abs=1e-4)
-    assert set(result) == {"pairs", "maxlen", "char-jaccard", "last-avg"}
+    assert set(result) == {"pairs", "rejected", "maxlen", "char-jaccard", "last-avg"}
 
 
 def test_task_without_positive_pairs_has_no_retrieval(tiny_checkpoint):
@@ -77,16 +77,16 @@ def test_pawsx_gets_a_longer_maxlen():
 
 def test_bad_arguments_are_named(tiny_checkpoint, shared_data, tmp_path):
     with pytest.raises(FileNotFoundError, match="--sts path .*nope"):
-        main(["--checkpoint", str(tiny_checkpoint), "--sts", str(tmp_path / "nope")])
+        run(["--checkpoint", str(tiny_checkpoint), "--sts", str(tmp_path / "nope")])
     with pytest.raises(FileNotFoundError, match="--checkpoint"):
-        main(["--checkpoint", str(tmp_path / "none"), "--sts", str(shared_data / "sts")])
+        run(["--checkpoint", str(tmp_path / "none"), "--sts", str(shared_data / "sts")])
     with pytest.raises(SystemExit):
-        main(["--checkpoint", str(tiny_checkpoint), "--sts", str(shared_data / "sts"),
-              "--limit", "1"])
+        run(["--checkpoint", str(tiny_checkpoint), "--sts", str(shared_data / "sts"),
+             "--limit", "1"])
     bad = tmp_path / "X.data"
     bad.write_text("只有一列\n", encoding="utf-8")
     with pytest.raises(ValueError, match=r"X\.data:1: expected"):
-        main(["--checkpoint", str(tiny_checkpoint), "--sts", str(bad)])
+        run(["--checkpoint", str(tiny_checkpoint), "--sts", str(bad)])
 
 
 def _brute_force_jaccard_topk(sentences, groups, k):

@@ -105,7 +105,7 @@ def test_read_pairs_of_a_folder_without_shards_is_an_empty_table(tmp_path):
 
 
 def test_clear_outputs_removes_only_our_files(tmp_path):
-    ours = ["pairs-00000-of-00002.parquet", "rejected-00000-of-00001.jsonl", "summary.json"]
+    ours = ["pairs-00000-of-00002.parquet", "_rejected-00000-of-00001.jsonl", "_summary.json"]
     for name in [*ours, "notes.txt", "pairs.csv"]:
         (tmp_path / name).write_text("x")
     removed = clear_outputs(str(tmp_path), output_patterns(str(tmp_path)))

@@ -51,12 +51,23 @@ def test_real_qa_slice_pairs_are_admitted_cross_answer_canonical_and_distinct(
         assert any(pair["text_a"] in answers[i] and pair["text_b"] in answers[j]
                    for i in range(len(answers)) for j in range(len(answers)) if i != j)
     assert len({(p["text_a"], p["text_b"]) for p in pairs}) == len(pairs)
-    summary = read_json(str(tmp_path / "out" / "summary.json"))
+    summary = read_json(str(tmp_path / "out" / "_summary.json"))
     counters = summary["counters"]
     assert summary["accounting"] == {"records_read": 400, "accepted": 400, "rejected": 0,
                                      "balanced": True}
     assert counters["pairs_written"] == len(pairs)
-    assert counters["pairs_admitted"] == len(pairs) + counters["duplicate_pairs_dropped"]
+    dropped = summary["pairs_dropped_by_rule"]
+    assert counters["pairs_admitted"] == (len(pairs) + counters.get("duplicate_pairs_dropped", 0)
+                                          + sum(dropped.values()))
+    assert summary["pair_accounting"]["balanced"] and dropped
+    # every rule that dropped a pair left its audit sample beside the output
+    written = {(p["text_a"], p["text_b"]) for p in pairs}
+    assert sorted(summary["outputs"]["dropped"]) == sorted(
+        str(tmp_path / "out" / f"_dropped-{rule}.jsonl") for rule in dropped)
+    for rule, count in dropped.items():
+        audit = read_jsonl(str(tmp_path / "out" / f"_dropped-{rule}.jsonl"))
+        assert len(audit) == min(count, 50) and {a["rule"] for a in audit} == {rule}
+        assert not {(a["text_a"], a["text_b"]) for a in audit} & written
     assert counters["candidate_pairs_scored"] >= counters["pairs_admitted"]
     assert summary["thresholds"] == {"low": thresholds.low, "high": thresholds.high}
     assert summary["variant"] and summary["version"] and summary["options"]["scheme"] == "qa"
@@ -118,7 +129,7 @@ def test_broken_lines_are_dead_lettered_with_reasons_and_accounting_is_exact(
     (inputs / "corrupt.jsonl.gz").write_bytes(b"\x1f\x8b this is not a gzip stream")
     run_qa(inputs / "*", tmp_path / "out")
 
-    dead = read_jsonl(str(tmp_path / "out" / "rejected-*.jsonl"))
+    dead = read_jsonl(str(tmp_path / "out" / "_rejected-*.jsonl"))
     by_line = {d["line_no"]: d["reason"] for d in dead if d["source"].endswith("mixed.jsonl")}
     assert by_line == expected
     assert len(set(expected.values())) >= 10 and set(expected.values()) <= set(REASONS)
@@ -126,7 +137,7 @@ def test_broken_lines_are_dead_lettered_with_reasons_and_accounting_is_exact(
         "unreadable_file"]
     for d in dead:
         assert d["detail"] and len(d["record"]) <= 1000 and d["record_bytes"] >= 0
-    summary = read_json(str(tmp_path / "out" / "summary.json"))
+    summary = read_json(str(tmp_path / "out" / "_summary.json"))
     books = summary["accounting"]
     assert books["records_read"] == len(lines) + 1 + 1
     assert books["rejected"] == len(dead) == len(BROKEN_LINES) + 1
@@ -140,7 +151,7 @@ def test_broken_lines_are_dead_lettered_with_reasons_and_accounting_is_exact(
 def test_no_arguments_run_the_bundled_sample_into_out_qa(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     qa_pairs.run([])
-    summary = read_json("out/qa/summary.json")
+    summary = read_json("out/qa/_summary.json")
     assert summary["accounting"]["records_read"] == 200 and summary["accounting"]["balanced"]
     assert summary["options"]["input"].endswith("pipelines/data/qa_sample.jsonl")
     assert read_pairs("out/qa").num_rows == summary["counters"]["pairs_written"] > 0
@@ -163,7 +174,6 @@ def test_main_turns_option_errors_into_exit_code_2(capsys):
 
 @pytest.mark.parametrize("argv, option", [
     (["--low", "0.9", "--high", "0.5"], "--low/--high"),
-    (["--variant", "nope"], "--variant"),
     (["--max_len", "0"], "--max_len"),
     (["--num_shards", "-1"], "--num_shards"),
     (["--input", "/nowhere/*.jsonl"], "--input"),

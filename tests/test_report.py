@@ -12,7 +12,7 @@ import pytest
 from pipelines import build_corpus, doc_pairs, question_pairs, report
 from pipelines.corpus import row_parts
 from pipelines.hashing import content_hash
-from pipelines.io import read_json, read_parquet_shards
+from pipelines.io import read_json, read_jsonl, read_parquet_shards
 from pipelines.schema import PAIR_SCHEMA
 from similarity import SCHEMES
 
@@ -45,7 +45,7 @@ def corpus(shared_data, tmp_path_factory):
 
 
 def test_report_has_every_section_and_decodable_figures(corpus):
-    page = (corpus / "corpus" / "report.html").read_text(encoding="utf-8")
+    page = (corpus / "corpus" / "_report.html").read_text(encoding="utf-8")
     assert page.startswith("<!DOCTYPE html>") and page.rstrip().endswith("</html>")
     headings = re.findall(r"<h2>(.*?)</h2>", page)
     assert [h.split(" (")[0] for h in headings] == list(report.SECTIONS)
@@ -55,9 +55,9 @@ def test_report_has_every_section_and_decodable_figures(corpus):
 
 
 def test_report_shows_summaries_thresholds_and_counts(corpus):
-    page = (corpus / "corpus" / "report.html").read_text(encoding="utf-8")
-    manifest = read_json(str(corpus / "corpus" / "manifest.json"))
-    summary = read_json(str(corpus / "question" / "summary.json"))
+    page = (corpus / "corpus" / "_report.html").read_text(encoding="utf-8")
+    manifest = read_json(str(corpus / "corpus" / "_manifest.json"))
+    summary = read_json(str(corpus / "question" / "_summary.json"))
     assert summary["rejected_by_reason"] == {"invalid_json": 1, "not_object": 1}
     assert "invalid_json 1, not_object 1" in page
     for rule, count in summary["sentences_dropped_by_rule"].items():
@@ -68,12 +68,27 @@ def test_report_shows_summaries_thresholds_and_counts(corpus):
     assert f"{manifest['total_rows']:,} rows" in page and manifest["content_hash"] in page
 
 
+def test_report_shows_pair_filter_counts_and_audit_samples(corpus):
+    page = (corpus / "corpus" / "_report.html").read_text(encoding="utf-8")
+    section = page.split("<h2>Pair filters</h2>", 1)[1].split("<h2>", 1)[0]
+    summary = read_json(str(corpus / "question" / "_summary.json"))
+    dropped = summary["pairs_dropped_by_rule"]
+    assert dropped["near_copy"] > 0
+    assert f"near_copy {dropped['near_copy']:,}" in section
+    audit = read_jsonl(str(corpus / "question" / "_dropped-near_copy.jsonl"))
+    assert 0 < len(audit) <= 50 and summary["outputs"]["dropped"]
+    shown = section.split("_dropped-near_copy.jsonl", 1)[1].split("</table>", 1)[0]
+    assert shown.count("<tr>") == 1 + min(20, len(audit))
+    for row in audit[:20]:
+        assert html.escape(row["text_a"]) in shown and html.escape(row["text_b"]) in shown
+
+
 def sample_table(page: str, scheme: str) -> str:
     return page.split(f"<h3>{scheme}</h3>", 1)[1].split("</table>", 1)[0]
 
 
 def test_samples_are_seeded_hash_draws_per_scheme(corpus):
-    page = (corpus / "corpus" / "report.html").read_text(encoding="utf-8")
+    page = (corpus / "corpus" / "_report.html").read_text(encoding="utf-8")
     rows = (read_parquet_shards(str(corpus / "corpus" / "train-*.parquet")).to_pylist()
             + read_parquet_shards(str(corpus / "corpus" / "valid-*.parquet")).to_pylist())
     for scheme in sorted({r["scheme"] for r in rows}):
@@ -94,17 +109,17 @@ def test_every_text_is_html_escaped(corpus):
 
 def test_errors_are_reported(tmp_path, capsys):
     assert report.main([str(tmp_path)]) == 2
-    assert "manifest.json" in capsys.readouterr().err
+    assert "_manifest.json" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         report.main([str(tmp_path), "--samples=-1"])
 
 
 def test_mismatched_manifest_is_refused(corpus, tmp_path):
-    manifest = read_json(str(corpus / "corpus" / "manifest.json"))
+    manifest = read_json(str(corpus / "corpus" / "_manifest.json"))
     manifest["total_rows"] += 1
     for shard in manifest["shards"]:
         (tmp_path / shard["file"]).write_bytes((corpus / "corpus" / shard["file"]).read_bytes())
-    (tmp_path / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    (tmp_path / "_manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
     with pytest.raises(ValueError, match="the manifest says"):
         report.render(str(tmp_path))
 
@@ -112,8 +127,8 @@ def test_mismatched_manifest_is_refused(corpus, tmp_path):
 def test_build_report_prints_the_overview(corpus, capsys):
     path = report.build_report(str(corpus / "corpus"))
     printed = capsys.readouterr().out.splitlines()
-    manifest = read_json(str(corpus / "corpus" / "manifest.json"))
-    assert path.endswith("report.html")
+    manifest = read_json(str(corpus / "corpus" / "_manifest.json"))
+    assert path.endswith("_report.html")
     assert printed[0].startswith(f"{manifest['total_rows']:,} rows")
     assert printed[1].split()[:2] == ["scheme", "pairs"]
     assert {line.split()[0]: int(line.split()[1].replace(",", "")) for line in printed[2:]} == \

@@ -32,7 +32,7 @@ def test_read_real_file_with_limit(shared_data):
     ("content", "message"),
     [
         ("a\tb\n", r"bad\.tsv:1: expected"),
-        ("a\tb\t1\nc\td\tyes\n", r"bad\.tsv:2: label 'yes'"),
+        ("a\tb\tnan\nc\td\tyes\n", r"bad\.tsv holds no sentence pairs \(2 rejected"),
         ("a\t \t1\n", r"bad\.tsv:1: empty sentence"),
         ("", "holds no sentence pairs"),
     ],

@@ -33,7 +33,7 @@ def test_accounting_and_summary_text():
                 "input": "in.jsonl"}
     summary = build_summary("qa_pairs", settings, {}, counters, "multiset", 1.234,
                             {"pairs": ["o/pairs-00000-of-00001.parquet"], "rejected": [],
-                             "summary": "o/summary.json"})
+                             "summary": "o/_summary.json"})
     assert summary["rejected_by_reason"] == {"invalid_json": 2, "too_large": 1}
     assert summary["sentences_dropped_by_rule"] == {"too_short": 4}
     assert summary["thresholds"] == {"low": 0.4, "high": 0.9} and summary["variant"] == "multiset"
