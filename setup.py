@@ -26,6 +26,7 @@ setup(
         "apache-beam>=2.77,<3",
         "jieba>=0.42",
         "datasketch>=2.0",  # MinHash(scheme="affine32"), used by similarity.candidates
+        "rapidfuzz>=3.0",  # Levenshtein distance of the near-copy pair filter
         "pyarrow>=14",
         "numpy>=1.24",
         "tqdm>=4.60",

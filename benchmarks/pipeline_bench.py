@@ -4,7 +4,8 @@
    sentences. ``pipelines.doc_pairs`` on Beam's local runner with 1 and 2 worker processes vs a
    plain loop doing the same work with the same library calls: ``split_sentences`` of every
    document, its distinct sentences through ``admitted_pairs`` (all pairs, length- and
-   prefix-filtered, scored), the admitted pairs deduplicated across documents in a dict.
+   prefix-filtered, scored), the doc scheme's pair filters (``group_drops``), the kept pairs
+   deduplicated across documents in a dict.
    Reported: sentences/s, candidate pairs scored/s, admitted pairs/s; the Beam runs are timed
    from ``run()`` to the written summary (job start-up, shuffles and Parquet writing included,
    Python imports not), and per-core throughput = rate / processes. On a shared machine the
@@ -16,7 +17,8 @@
    these is the fastest of ``--rounds`` rounds (the machine is shared; slow rounds are noise).
 2. One document of ``--big`` sentences (real sentences of the docs sample, one a line) through
    the pipeline (LSH path) vs naive all-pairs (``admitted_pairs(method="brute")``: every pair
-   scored on precomputed profiles); speed-up and recall of the pipeline's pairs. Once as one
+   scored on precomputed profiles, then the doc scheme's pair filters); speed-up and recall
+   of the pipeline's pairs. Once as one
    task (default ``--fanout_block``), once cut into ``--blocks`` blocks scored as separate
    tasks by 2 processes (the fan-out path; see ``plan_tasks``). Before the timed runs the
    LSH path is called once on two sentences, so the one-time import of datasketch (and the
@@ -41,6 +43,9 @@ from pathlib import Path
 from pipelines import doc_pairs
 from pipelines.io import read_json, read_pairs
 from similarity import SCHEMES, admitted_pairs, split_sentences
+from similarity.pair_filters import SCHEME_RULES, group_drops
+
+RULES = SCHEME_RULES["doc"]
 
 SHARED = Path(os.environ.get("SIMPAIRS_SHARED_DATA",
                              Path(__file__).resolve().parents[2] / "shared" / "data"))
@@ -68,7 +73,8 @@ def repeated_docs(docs: list[dict], sentences: int) -> tuple[list[dict], int]:
 
 
 def plain_loop(docs: list[dict], low: float, high: float) -> dict[str, float]:
-    """The pipeline's work without Beam: split, score, dedup (smallest group id wins)."""
+    """The pipeline's work without Beam: split, score, the doc scheme's pair filters
+    (``similarity.pair_filters.group_drops``), dedup (smallest group id wins)."""
     start, cpu = time.perf_counter(), cpu_seconds()
     pairs: dict[tuple[str, str], tuple[str, float]] = {}
     sentences = 0
@@ -77,9 +83,11 @@ def plain_loop(docs: list[dict], low: float, high: float) -> dict[str, float]:
         split = split_sentences(doc["text"], MAX_LEN)
         sentences += len(split)
         distinct = sorted(set(split))
-        for i, j, value in admitted_pairs(distinct, low, high, stats=stats):
-            key = (distinct[i], distinct[j])
-            if key not in pairs or doc["id"] < pairs[key][0]:
+        admitted = admitted_pairs(distinct, low, high, stats=stats)
+        keys = [(distinct[i], distinct[j]) for i, j, _ in admitted]
+        for (_, _, value), key, rule in zip(admitted, keys, group_drops(keys, RULES),
+                                            strict=True):
+            if rule is None and (key not in pairs or doc["id"] < pairs[key][0]):
                 pairs[key] = (doc["id"], value)
     return {"seconds": time.perf_counter() - start, "cpu": cpu_seconds() - cpu,
             "sentences": sentences,
@@ -182,7 +190,8 @@ def main(argv=None) -> None:
         start = time.perf_counter()
         naive = admitted_pairs(sentences, low, high, method="brute", stats=naive_stats)
         naive_seconds = time.perf_counter() - start
-        truth = {tuple(sorted((sentences[i], sentences[j]))) for i, j, _ in naive}
+        pairs = [tuple(sorted((sentences[i], sentences[j]))) for i, j, _ in naive]
+        truth = {p for p, rule in zip(pairs, group_drops(pairs, RULES), strict=True) if not rule}
         print(f"2. one document of {len(sentences):,} sentences")
         print(f"   {'naive all-pairs':38s}{naive_seconds:8.2f} s, "
               f"{naive_stats['pairs_scored']:>12,} pairs scored, {len(truth):,} admitted")

@@ -3,7 +3,8 @@
     python -m pipelines.build_corpus [--question GLOB ...] [--general GLOB ...] [--output DIR]
                                      [--num_shards N] [--seed S] [--ratio 1.0]
                                      [--mode downsample|cycle] [--valid_fraction F]
-                                     [--num_valid_shards N] [Beam options]
+                                     [--num_valid_shards N] [--weights qa=1,doc=0.5]
+                                     [Beam options]
 
 Each GLOB names pair Parquet files (``schema.PAIR_SCHEMA``) or a pair pipeline's output folder
 (a path without ``*?[`` that does not end in ``.parquet`` means ``FOLDER/pairs-*.parquet``);
@@ -13,6 +14,10 @@ manifest. ``--ratio`` is question rows per general row (the recipe: 1:1).
 ``downsample`` (default) keeps all rows of the smaller side and a seeded-hash subset of the
 larger; ``cycle`` keeps all rows of the larger side and repeats the smaller one, as the
 reference trainer does by cycling its iterators. Exact method: ``pipelines.corpus``.
+``--weights SCHEME=W,...`` (each W in [0, 1]) down-weights schemes of the general side before
+balancing: of the n_s general rows of scheme s exactly round(W·n_s) are kept, those with the
+smallest seeded hash (the same selection as ``downsample``); unlisted schemes keep weight 1.
+Use it for a scheme whose judged precision is low (docs/similarity.md).
 Output: ``DIR/train-SSSSS-of-NNNNN.parquet`` (+ ``valid-...``) and ``DIR/_manifest.json``.
 Without arguments: ``out/question`` + ``out/qa``, ``out/doc`` → ``out/corpus`` (run the pair
 pipelines, or ``python -m pipelines.build_all``, first).
@@ -26,6 +31,7 @@ import io
 import logging
 import sys
 import time
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -103,6 +109,10 @@ class CorpusOptions(PipelineOptions):
                             help="fraction of groups held out in valid-*.parquet (default 0)")
         parser.add_argument("--num_valid_shards", type=int, default=1,
                             help="number of valid-*.parquet shards (default 1)")
+        parser.add_argument("--weights", default=None,
+                            help="per-scheme weights in [0, 1] of the general side, e.g. "
+                                 "qa=1,doc=0.5: keep that share of the scheme's rows "
+                                 "(seeded hash) before balancing (default: all 1)")
         parser.add_argument("--max_rows", type=int, default=DEFAULT_MAX_ROWS,
                             help="refuse a plan of more output rows than this "
                                  f"(default {DEFAULT_MAX_ROWS:,})")
@@ -116,6 +126,74 @@ def pair_pattern(glob: str) -> str:
     if any(ch in glob for ch in "*?[") or glob.endswith(".parquet"):
         return glob
     return shard_prefix(glob, f"{PAIRS_PREFIX}-*-of-*.parquet")
+
+
+GENERAL_SCHEMES = tuple(scheme for scheme in PAIR_SCHEMES if scheme != QUESTION)
+
+
+def parse_weights(value: str | None) -> dict[str, float]:
+    """``--weights qa=1,doc=0.5`` → ``{"qa": 1.0, "doc": 0.5}``; raises ``OptionError``."""
+    if value is None:
+        return {}
+    weights: dict[str, float] = {}
+    for item in value.split(","):
+        name, sep, number = item.strip().partition("=")
+        if not sep or name not in GENERAL_SCHEMES:
+            raise OptionError(f"--weights: expected SCHEME=W with SCHEME in {GENERAL_SCHEMES}, "
+                              f"got {item.strip()!r}")
+        if name in weights:
+            raise OptionError(f"--weights: {name} given twice")
+        try:
+            weight = float(number)
+        except ValueError:
+            raise OptionError(f"--weights: {name}={number!r} is not a number") from None
+        if not 0.0 <= weight <= 1.0:
+            raise OptionError(f"--weights: {name}={weight} is not in [0, 1]")
+        weights[name] = weight
+    return weights
+
+
+def scheme_rows(path: str) -> Counter:
+    """Rows of one pair Parquet file per scheme (reads only the ``scheme`` column; the file
+    was checked by ``parquet_rows``)."""
+    with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
+        if not f.seek(0, io.SEEK_END):
+            return Counter()
+        f.seek(0)
+        column = pq.ParquetFile(f).read(columns=["scheme"]).column("scheme")
+    return Counter(column.cast(pa.string()).to_pylist())
+
+
+def weighted_counts(files: list[str], weights: dict[str, float]) -> dict[str, dict[str, int]]:
+    """Per scheme of ``files``: ``{"rows": n_s, "kept": round(w_s · n_s)}``."""
+    rows: Counter = Counter()
+    for path in files:
+        rows.update(scheme_rows(path))
+    return {scheme: {"rows": n, "kept": round(weights.get(scheme, 1.0) * n)}
+            for scheme, n in sorted(rows.items())}
+
+
+class WeightSchemes(beam.PTransform):
+    """General rows → the ``kept`` smallest-hash rows of each scheme (``weighted_counts``)."""
+
+    def __init__(self, counts: dict[str, dict[str, int]], seed: int):
+        super().__init__()
+        self.counts, self.seed = counts, seed
+
+    def expand(self, rows):
+        parts = []
+        for scheme, count in self.counts.items():
+            of_scheme = rows | f"Only_{scheme}" >> beam.Filter(
+                lambda row, s: row["scheme"] == s, scheme)
+            if count["kept"] < count["rows"]:
+                of_scheme = (
+                    of_scheme
+                    | f"Weight_{scheme}" >> BalanceSide(scheme, count["rows"], count["kept"],
+                                                        self.seed)
+                    | f"Rows_{scheme}" >> beam.Values()
+                )
+            parts.append(of_scheme)
+        return parts | "JoinSchemes" >> beam.Flatten()
 
 
 def parquet_rows(path: str) -> int:
@@ -240,6 +318,7 @@ class CorpusSettings:
     runner: str
     question: list[str]
     general: list[str]
+    weights: dict[str, float]
 
     @classmethod
     def from_options(cls, options: PipelineOptions) -> CorpusSettings:
@@ -273,6 +352,7 @@ class CorpusSettings:
             runner=options.view_as(StandardOptions).runner or "DirectRunner",
             question=corpus.question or DEFAULT_QUESTION,
             general=corpus.general or DEFAULT_GENERAL,
+            weights=parse_weights(corpus.weights),
         )
 
     def layout(self) -> Layout:
@@ -303,9 +383,12 @@ def build_pipeline(options: PipelineOptions, settings: CorpusSettings):
     """
     sides = {QUESTION: resolve_side(QUESTION, settings.question),
              GENERAL: resolve_side(GENERAL, settings.general)}
+    weighted = weighted_counts(sides[GENERAL].files, settings.weights) if settings.weights else {}
+    rows = {QUESTION: sides[QUESTION].rows,
+            GENERAL: sum(c["kept"] for c in weighted.values()) if weighted
+            else sides[GENERAL].rows}
     try:
-        targets = balance_targets(sides[QUESTION].rows, sides[GENERAL].rows, settings.ratio,
-                                  settings.mode)
+        targets = balance_targets(rows[QUESTION], rows[GENERAL], settings.ratio, settings.mode)
     except ValueError as err:
         raise OptionError(str(err)) from None
     planned = sum(targets.values())
@@ -325,14 +408,17 @@ def build_pipeline(options: PipelineOptions, settings: CorpusSettings):
         "mode": settings.mode,
         "inputs": {side: {**asdict(value), "rows_out": targets[side]}
                    for side, value in sides.items()},
+        "weights": {"weights": settings.weights, "general_rows_per_scheme": weighted},
     }
     pipeline = make_pipeline(options)
     balanced = []
     for side, value in sides.items():
+        read = pipeline | f"Read_{side}" >> ReadPairFiles(value.files, side)
+        if side == GENERAL and weighted:
+            read |= "WeightSchemes" >> WeightSchemes(weighted, settings.seed)
         balanced.append(
-            pipeline
-            | f"Read_{side}" >> ReadPairFiles(value.files, side)
-            | f"Balance_{side}" >> BalanceSide(side, value.rows, targets[side], settings.seed)
+            read | f"Balance_{side}" >> BalanceSide(side, rows[side], targets[side],
+                                                    settings.seed)
         )
     (
         balanced

@@ -32,6 +32,7 @@ from apache_beam.metrics import Metrics
 
 from pipelines.hashing import content_hash
 from pipelines.schema import (
+    DROPPED_AUDIT_PREFIX,
     PAIR_SCHEMA,
     PAIRS_PREFIX,
     REJECTED_PREFIX,
@@ -467,6 +468,7 @@ def output_patterns(output_dir: str) -> list[str]:
         shard_prefix(output_dir, f"{PAIRS_PREFIX}-*-of-*.parquet"),
         shard_prefix(output_dir, f"{REJECTED_PREFIX}-*-of-*.jsonl"),
         shard_prefix(output_dir, SUMMARY_FILE),
+        shard_prefix(output_dir, f"{DROPPED_AUDIT_PREFIX}-*.jsonl"),
     ]
 
 

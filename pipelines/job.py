@@ -31,7 +31,13 @@ from pipelines.io import (
     write_json,
 )
 from pipelines.options import LogOptions, PairSettings, make_pipeline, parse_options
-from pipelines.schema import PAIRS_PREFIX, REJECTED_PREFIX, SUMMARY_FILE, Group
+from pipelines.schema import (
+    DROPPED_AUDIT_PREFIX,
+    PAIRS_PREFIX,
+    REJECTED_PREFIX,
+    SUMMARY_FILE,
+    Group,
+)
 from pipelines.summary import build_summary, collect_counters, format_summary
 from pipelines.transforms import DedupPairs, GroupsToPairs, ParseRecords
 
@@ -77,7 +83,7 @@ def add_pair_steps(pipeline: beam.Pipeline, settings: PairSettings, job: PairJob
     groups, invalid = raw | "ParseRecords" >> ParseRecords(job.to_group, settings.max_record_bytes)
     (
         groups
-        | "GroupsToPairs" >> GroupsToPairs(settings.scoring)
+        | "GroupsToPairs" >> GroupsToPairs(settings.scoring, folder)
         | "DedupPairs" >> DedupPairs()
         | "WritePairs" >> WritePairs(folder, settings.num_shards, settings.codec)
     )
@@ -142,6 +148,8 @@ def run_job(argv: Sequence[str] | None, job: PairJob) -> PipelineResult:
             outputs={
                 "pairs": sorted(p for n, p in final.items() if n.startswith(PAIRS_PREFIX)),
                 "rejected": sorted(p for n, p in final.items() if n.startswith(REJECTED_PREFIX)),
+                "dropped": sorted(p for n, p in final.items()
+                                  if n.startswith(DROPPED_AUDIT_PREFIX)),
                 "summary": shard_prefix(settings.output, SUMMARY_FILE),
             },
         )

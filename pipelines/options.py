@@ -25,6 +25,7 @@ from apache_beam.options.pipeline_options import (
 import similarity
 from pipelines.io import CODECS, FORMATS
 from pipelines.transforms import ScoringConfig
+from similarity.pair_filters import DEFAULT_BOILERPLATE_GROUPS, RULES, SCHEME_RULES
 
 DEFAULT_MAX_RECORD_BYTES = 1 << 20
 DEFAULT_MAX_LEN = 64
@@ -88,6 +89,14 @@ class PairOptions(PipelineOptions):
             "--max_pairs_per_group", type=int, default=None,
             help="keep at most N admitted pairs per group, those with the smallest content hash "
                  "(seeded by --seed); 0: no cap; default: the pipeline's (question 20, else 0)")
+        parser.add_argument(
+            "--pair_filters", default=None,
+            help="comma-separated pair filter rules applied to admitted pairs (similarity."
+                 f"pair_filters: {', '.join(RULES)}), or 'none'; default: the scheme's")
+        parser.add_argument(
+            "--boilerplate_groups", type=int, default=DEFAULT_BOILERPLATE_GROUPS,
+            help="the boilerplate rule drops pairs with a sentence found in at least this many "
+                 f"groups of the input (default {DEFAULT_BOILERPLATE_GROUPS})")
 
 
 class SamplingOptions(PipelineOptions):
@@ -155,6 +164,16 @@ def parse_options(
     return PipelineOptions(argv)
 
 
+def pair_filter_names(value: str | None, scheme: str) -> tuple[str, ...]:
+    """``--pair_filters``: ``None`` → the scheme's ``SCHEME_RULES``, ``'none'`` → no rule, else
+    the comma-separated names (checked by ``ScoringConfig.check``)."""
+    if value is None:
+        return SCHEME_RULES[scheme]
+    if value.strip() == "none":
+        return ()
+    return tuple(name.strip() for name in value.split(",") if name.strip())
+
+
 @dataclass(frozen=True)
 class PairSettings:
     """Checked, resolved settings of one pair pipeline run (recorded in ``_summary.json``)."""
@@ -199,6 +218,8 @@ class PairSettings:
             max_pairs_per_group=(max_pairs_per_group if pair_opts.max_pairs_per_group is None
                                  else pair_opts.max_pairs_per_group),
             seed=options.view_as(SamplingOptions).seed,
+            pair_filters=pair_filter_names(pair_opts.pair_filters, scheme),
+            boilerplate_groups=pair_opts.boilerplate_groups,
         )
         scoring.check()
         if io_opts.max_record_bytes < 1:

@@ -8,9 +8,12 @@ lists (where present), and writes ``DIR/_report.html``: one self-contained file 
 PNG figures (matplotlib, Agg backend; the ``analysis`` extra). Sections: corpus overview; score
 histogram per scheme with the scheme's admission thresholds marked; sentence lengths
 (characters of ``text_a`` and ``text_b``); pairs per group; dead-letter reasons and
-sentence-filter counts of every input pipeline; ``--samples`` pairs per scheme drawn by the
-seeded content hash (``unit_hash(seed, "report", row)``, smallest first; every text
-HTML-escaped). Standard Beam options are accepted and ignored: the report runs locally.
+sentence-filter counts of every input pipeline; pair filters: the pairs each rule dropped
+(``pairs_dropped_by_rule``) and up to ``--samples`` rows of each rule's audit sample
+(``_dropped-<rule>.jsonl`` beside the input's pairs, listed in its summary); ``--samples``
+pairs per scheme drawn by the seeded content hash (``unit_hash(seed, "report", row)``,
+smallest first; every text HTML-escaped). Standard Beam options are accepted and ignored: the
+report runs locally.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from pipelines.io import (
     matching_files,
     prepare_output,
     read_json,
+    read_jsonl,
     read_parquet_shards,
     run_staged,
     shard_prefix,
@@ -46,7 +50,7 @@ REPORT_FILE = "_report.html"
 DEFAULT_DIR = "out/corpus"
 DEFAULT_SAMPLES = 20
 SECTIONS = ("Overview", "Scores", "Sentence lengths", "Pairs per group",
-            "Dead letters and sentence filters", "Sample pairs")
+            "Dead letters and sentence filters", "Pair filters", "Sample pairs")
 SCORE_BINS = np.linspace(0.0, 1.0, 41)
 CJK_FONTS = ("Noto Sans CJK SC", "Source Han Sans SC", "Noto Sans SC", "PingFang SC",
              "Hiragino Sans GB", "Microsoft YaHei", "WenQuanYi Micro Hei", "Droid Sans Fallback")
@@ -262,6 +266,25 @@ def summary_rows(summaries: list[dict[str, Any]]) -> list[list[Any]]:
     return rows
 
 
+def pair_filter_section(summaries: list[dict[str, Any]], samples: int) -> str:
+    """Counts per rule and the first ``samples`` rows of each audit file of every input."""
+    parts = []
+    for s in summaries:
+        dropped = s.get("pairs_dropped_by_rule", {})
+        parts.append(f"<h3>{html.escape(str(s.get('scheme')))}: {html.escape(s['path'])}</h3>"
+                     f"<p>pairs dropped by rule: {html.escape(_counts(dropped))}</p>")
+        for path in s.get("outputs", {}).get("dropped", []):
+            if not matching_files(path):
+                continue
+            rows = read_jsonl(path)[:samples]
+            parts.append(f"<p>audit sample <code>{html.escape(path)}</code> "
+                         f"({len(rows)} shown)</p>"
+                         + _table(["rule", "score", "text_a", "text_b", "group_id"],
+                                  [[r["rule"], f"{r['score']:.3f}", r["text_a"], r["text_b"],
+                                    r["group_id"]] for r in rows]))
+    return "".join(parts) or "<p>No input _summary.json found.</p>"
+
+
 def render(directory: str, seed: int | None = None, samples: int = DEFAULT_SAMPLES) -> str:
     """The report HTML of the corpus in ``directory`` (see the module docstring)."""
     return _report(directory, seed, samples)[0]
@@ -319,6 +342,7 @@ def _report(directory: str, seed: int | None, samples: int) -> tuple[str, str]:
                      _counts(s.get("sentences_dropped_by_rule", {}))] for s in summaries])
           + counts_figure(summaries)) if summaries
          else "<p>No input _summary.json found.</p>"),
+        ("Pair filters", pair_filter_section(summaries, samples)),
         (f"Sample pairs ({samples} per scheme, seed {seed})", sample_html),
     ]
     body = "".join(f"<h2>{html.escape(title)}</h2>\n{content}\n" for title, content in parts)

@@ -44,6 +44,7 @@ PAIR_SCHEMES = ("qa", "doc", "question")
 PAIRS_PREFIX = "pairs"
 REJECTED_PREFIX = "_rejected"
 SUMMARY_FILE = "_summary.json"
+DROPPED_AUDIT_PREFIX = "_dropped"
 SHARD_TEMPLATE = "-SSSSS-of-NNNNN"
 
 DEAD_LETTER_FIELDS = ("source", "line_no", "reason", "detail", "record", "record_bytes")

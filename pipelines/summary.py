@@ -13,6 +13,7 @@ from pipelines.io import NAMESPACE
 
 REJECTED_PREFIX = "rejected_"
 DROPPED_PREFIX = "sentences_dropped_"
+PAIRS_DROPPED_PREFIX = "pairs_dropped_"
 
 
 def collect_counters(result: PipelineResult, namespace: str = NAMESPACE) -> dict[str, int]:
@@ -38,6 +39,17 @@ def accounting(counters: dict[str, int]) -> dict[str, Any]:
             "balanced": read == accepted + rejected}
 
 
+def pair_accounting(counters: dict[str, int]) -> dict[str, Any]:
+    """``pairs_admitted = dropped by pair filters + over the group cap + duplicates +
+    written``, with the parts and whether it holds."""
+    admitted = counters.get("pairs_admitted", 0)
+    parts = {"dropped_by_filters": sum(_with_prefix(counters, PAIRS_DROPPED_PREFIX).values()),
+             "over_group_cap": counters.get("pairs_over_group_cap_dropped", 0),
+             "duplicates": counters.get("duplicate_pairs_dropped", 0),
+             "written": counters.get("pairs_written", 0)}
+    return {"admitted": admitted, **parts, "balanced": admitted == sum(parts.values())}
+
+
 def build_summary(
     pipeline: str, settings: dict[str, Any], beam_options: dict[str, Any],
     counters: dict[str, int], variant: str, seconds: float, outputs: dict[str, Any],
@@ -53,8 +65,10 @@ def build_summary(
         "beam_options": beam_options,
         "counters": counters,
         "accounting": accounting(counters),
+        "pair_accounting": pair_accounting(counters),
         "rejected_by_reason": _with_prefix(counters, REJECTED_PREFIX),
         "sentences_dropped_by_rule": _with_prefix(counters, DROPPED_PREFIX),
+        "pairs_dropped_by_rule": _with_prefix(counters, PAIRS_DROPPED_PREFIX),
         "elapsed_seconds": round(seconds, 2),
         "outputs": outputs,
     }
@@ -87,7 +101,8 @@ def format_summary(summary: dict[str, Any], text_noun: str = "texts") -> str:
         f"  scoring    {c.get('candidate_pairs_scored', 0):,} candidate pairs scored in "
         f"{c.get('pair_tasks', 0):,} tasks ({c.get('groups_fanned_out', 0):,} big groups fanned "
         f"out); variant {summary['variant']}, admit {low} <= score < {high}",
-        f"  pairs      {c.get('pairs_admitted', 0):,} admitted, "
+        f"  pairs      {c.get('pairs_admitted', 0):,} admitted, dropped by filter: "
+        f"{_listing(summary.get('pairs_dropped_by_rule', {}))}; "
         f"{c.get('pairs_over_group_cap_dropped', 0):,} over the group cap dropped, "
         f"{c.get('duplicate_pairs_dropped', 0):,} duplicates dropped -> "
         f"{c.get('pairs_written', 0):,} written",

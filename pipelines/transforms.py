@@ -18,6 +18,7 @@ import apache_beam as beam
 from apache_beam.metrics import Metrics
 
 import similarity
+from pipelines.filtering import FilterPairs, sentence_key
 from pipelines.hashing import content_hash
 from pipelines.io import NAMESPACE, REJECTED, Progress
 from pipelines.schema import (
@@ -28,10 +29,12 @@ from pipelines.schema import (
     json_size,
     too_large_detail,
 )
-from similarity.text import TOO_LONG
+from similarity.pair_filters import resolve_rules
+from similarity.text import QUESTION_FILTERS, TOO_LONG
 
 ACCEPTED = "accepted"
 FANOUT = "fanout"
+SENTENCE_KEYS = "sentence_keys"
 COUNTERS = {
     "records_read": "input lines/rows read (accepted + rejected)",
     "records_accepted": "records that passed validation",
@@ -46,6 +49,7 @@ COUNTERS = {
     "pair_tasks": "scoring tasks (one per small group, one per block pair of a big group)",
     "candidate_pairs_scored": "sentence pairs whose similarity was computed",
     "pairs_admitted": "pairs with low <= score < high (QA: across answers)",
+    "pairs_dropped_<rule>": "admitted pairs that pair filter dropped (similarity.pair_filters)",
     "pairs_over_group_cap_dropped": "admitted pairs beyond --max_pairs_per_group in a group",
     "duplicate_pairs_dropped": "admitted pairs already emitted by another group",
     "pairs_written": "distinct pairs written",
@@ -151,7 +155,9 @@ class ScoringConfig:
 
     ``split_texts=False`` takes every text as one sentence (questions; see ``whole_text``).
     ``max_pairs_per_group > 0`` keeps, per group, the admitted pairs with the smallest
-    ``content_hash(seed, text_a, text_b)`` (see ``CapPairsPerGroup``).
+    ``content_hash(seed, text_a, text_b)`` (see ``CapPairsPerGroup``). ``pair_filters``: the
+    rules of ``similarity.pair_filters`` applied to admitted pairs (``FilterPairs``), with
+    ``boilerplate_groups`` the boilerplate rule's threshold.
     ``check()`` raises ``ValueError`` naming the command-line option of a bad value.
     """
 
@@ -166,18 +172,24 @@ class ScoringConfig:
     split_texts: bool = True
     max_pairs_per_group: int = 0
     seed: int = 0
+    pair_filters: tuple[str, ...] = ()
+    boilerplate_groups: int = 3
 
     def check(self) -> None:
         if not 0.0 <= self.low < self.high:
             raise ValueError(f"--low/--high: need 0 <= low < high, got {self.low}, {self.high}")
         for name, least in (("max_len", 1), ("fanout_block", 1), ("lsh_cutoff", 0),
-                            ("max_pairs_per_group", 0)):
+                            ("max_pairs_per_group", 0), ("boilerplate_groups", 2)):
             if getattr(self, name) < least:
                 raise ValueError(f"--{name} must be >= {least}, got {getattr(self, name)}")
         try:
             similarity.jaccard.resolve_variant(self.variant)
         except ValueError as err:
             raise ValueError(f"--variant: {err}") from None
+        try:
+            resolve_rules(self.pair_filters)
+        except ValueError as err:
+            raise ValueError(f"--pair_filters: {err}") from None
 
 
 def whole_text(text: str, max_len: int) -> tuple[list[str], Counter]:
@@ -185,7 +197,8 @@ def whole_text(text: str, max_len: int) -> tuple[list[str], Counter]:
 
     Returns ``(sentences, dropped)`` like ``similarity.split_with_stats``: ``[]`` for a blank
     text; a text longer than ``max_len`` characters is dropped as ``too_long``; otherwise the
-    first failing rule of ``similarity.DEFAULT_FILTERS`` (``too_short``, ...) drops it.
+    first failing rule of ``similarity.text.QUESTION_FILTERS`` (``too_short`` below 3
+    letters/digits: ``能贷不能`` is a real question, ...) drops it.
     """
     sentence = similarity.normalise(text)
     if not sentence:
@@ -193,7 +206,7 @@ def whole_text(text: str, max_len: int) -> tuple[list[str], Counter]:
     if len(sentence) > max_len:
         rule = TOO_LONG
     else:
-        rule = similarity.DEFAULT_FILTERS.rejection(sentence)
+        rule = QUESTION_FILTERS.rejection(sentence)
     return ([sentence], Counter()) if rule is None else ([], Counter({rule: 1}))
 
 
@@ -266,6 +279,9 @@ class _SplitAndScore(beam.DoFn):
     def process(self, group: Group):
         self.progress.tick()
         sentence_group = split_group(group, self.config.max_len, self.config.split_texts)
+        if "boilerplate" in self.config.pair_filters:
+            for sentence in sentence_group.sentences:
+                yield beam.pvalue.TaggedOutput(SENTENCE_KEYS, sentence_key(sentence))
         tasks = list(plan_tasks(sentence_group, self.config))
         counter("pair_tasks").inc(len(tasks))
         if len(tasks) == 1:
@@ -312,7 +328,7 @@ def score_task(task: PairTask, config: ScoringConfig) -> Iterator[dict[str, Any]
 
 
 class GroupsToPairs(beam.PTransform):
-    """Groups → admitted pair rows (before the global dedup).
+    """Groups → admitted pair rows, pair filters applied (before the global dedup).
 
     Small groups are scored where they are split; the block-pair tasks of big groups go
     through a ``Reshuffle`` first so they spread over workers instead of queueing behind one
@@ -321,13 +337,14 @@ class GroupsToPairs(beam.PTransform):
     pairs: never an n × n matrix.
     """
 
-    def __init__(self, config: ScoringConfig):
+    def __init__(self, config: ScoringConfig, audit_dir: str | None = None):
         super().__init__()
         self.config = config
+        self.audit_dir = audit_dir
 
     def expand(self, groups):
         local = groups | "SplitAndScore" >> beam.ParDo(_SplitAndScore(self.config)).with_outputs(
-            FANOUT, main="pairs"
+            FANOUT, SENTENCE_KEYS, main="pairs"
         )
         fanned = (
             local[FANOUT]
@@ -335,6 +352,11 @@ class GroupsToPairs(beam.PTransform):
             | "ScoreBlockPairs" >> beam.FlatMap(score_task, self.config)
         )
         pairs = (local["pairs"], fanned) | "JoinPairs" >> beam.Flatten()
+        if self.config.pair_filters:
+            pairs |= "FilterPairs" >> FilterPairs(
+                self.config.pair_filters, self.config.boilerplate_groups, self.config.seed,
+                local[SENTENCE_KEYS], self.audit_dir,
+            )
         if self.config.max_pairs_per_group:
             pairs |= "CapPairsPerGroup" >> CapPairsPerGroup(
                 self.config.max_pairs_per_group, self.config.seed

@@ -1,11 +1,10 @@
 """Per-scheme admission thresholds: the one place where they are defined.
 
 A pair of sentences from one group is admitted when ``low <= score < high``. ``low`` keeps
-pairs similar enough to be paraphrase-like; ``high`` drops near-duplicates (identical up to
-punctuation) that teach a generator nothing. The document scheme has a higher ``low`` than the
-QA scheme because co-occurring in one document is weaker evidence of similarity than
-answering one question (recipe, "第二个方案"). How the numbers were chosen:
-docs/similarity.md.
+pairs similar enough to be paraphrase-like; ``high`` drops near-duplicates that teach a
+generator nothing. Each band is the one with the most paraphrase + related (P+R) pairs at the
+best P+R share on pairs judged by reading (``benchmarks/judged/``), after the scheme's pair
+filters (``similarity.pair_filters``). The figures: docs/similarity.md.
 """
 
 from __future__ import annotations
@@ -32,9 +31,9 @@ class Thresholds:
 
 SCHEMES = MappingProxyType(
     {
-        "qa": Thresholds(low=0.4, high=0.9),
-        "doc": Thresholds(low=0.55, high=0.9),
-        "question": Thresholds(low=0.0, high=0.95),
+        "qa": Thresholds(low=0.35, high=0.7),
+        "doc": Thresholds(low=0.4, high=0.8),
+        "question": Thresholds(low=0.0, high=0.7),
     }
 )
 """Scheme name (``qa``: answers to one question, ``doc``: sentences of one document,

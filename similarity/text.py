@@ -54,14 +54,42 @@ def normalise(text: str) -> str:
 # Splitting
 
 _CLOSERS = "\"'”’』」)\\]】》〉"
+_CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002ebef\U00030000-\U0003134f"
 _URL = r"(?:https?://|www\.)[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]*[A-Za-z0-9/#=_\-]"
+_CJK_NUMERAL = "一二三四五六七八九十"
+# An enumeration marker inside a sentence (``2、``/``2.`` before a CJK character, ``(2)``,
+# ``(二)``, ``二、``); whether it starts an item depends on the character before it
+# (``_starts_item``). NFKC has turned ``②`` into a bare ``2``.
+_INLINE_MARKER = (
+    rf"\d{{1,2}}[、.](?=[{_CJK}])|\((?:\d{{1,2}}|[{_CJK_NUMERAL}]{{1,3}})\)"
+    rf"|[{_CJK_NUMERAL}]{{1,3}}、"
+)
+_CJK_CHAR = re.compile(f"[{_CJK}]")
+# A news byline (``新浪体育讯``, ``本报讯 (记者 吴倩)``, ``(记者王浩)``, ``⊙本报记者 徐婧婧``,
+# ``文/表 记者崔群``, the dateline ``新华网北京7月12日电``): it ends the headline run in
+# before it and is a piece of its own.
+_HAN = "\u4e00-\u9fff"
+_BYLINE = (
+    r"(?:本报|新浪(?:体育|娱乐|财经|科技|家居|教育|汽车|游戏|房产|网)?"
+    r"|日报|晚报|晨报|商报|快报|时报|新报|都市报)讯"
+    r"(?: ?\((?:见习)?记者[^()]{0,24}\))?"
+    rf"|(?:新华网|新华社|中新网|中新社|中广网|人民网|本报)[{_HAN}]{{0,8}}?"
+    r"[0-9一二三四五六七八九十]{1,3}月[0-9一二三四五六七八九十]{1,3}日(?:电|消息)?"
+    r"|\((?:见习)?记者[ :/]?[^()]{1,24}\)"
+    rf"|[⊙◎](?:本报)?记者 ?[{_HAN}]{{2,3}}(?=[ ,]|$)"
+    rf"|文/(?:表 )?(?:本报)?记者 ?[{_HAN}]{{2,3}}(?=[ ,]|$)"
+)
+_BYLINE_START = "(?=[本新日晚晨商快时都人中(⊙◎文])"
+"""A lookahead on the first characters of ``_BYLINE``: other positions fail at once."""
 _BOUNDARY = re.compile(
     rf"(?P<url>{_URL})"
+    rf"|(?P<byline>{_BYLINE_START}(?:{_BYLINE}))"
     rf"|(?P<end>(?:[。!?;]|\.\.+)+[{_CLOSERS}]*)"
     rf"|(?P<dot>\.[{_CLOSERS}]*)"
     r"|(?P<newline>\n)"
+    rf"|(?P<marker>(?=[\d({_CJK_NUMERAL}])(?:{_INLINE_MARKER}))"
 )
-_SECONDARY = re.compile(r"、|[,:](?!\d)")
+_SECONDARY = re.compile(r"[,:](?!\d)")
 _ABBREVIATIONS = frozenset(
     "mr mrs ms dr prof st jr sr vs etc eg ie inc ltd co corp no fig al approx dept".split()
 )
@@ -88,12 +116,35 @@ def _dot_ends_sentence(text: str, start: int, end: int) -> bool:
     return not (len(word.group()) == 1 or word.group().lower() in _ABBREVIATIONS)
 
 
+def _starts_item(text: str, start: int) -> bool:
+    """Whether the enumeration marker at ``text[start]`` starts a list item: after a CJK
+    character or ``:;,)`` for ``2、``, ``2.``, ``(2)``, ``(二)`` (not after ``第``); only after
+    ``:;,)`` for ``二、`` (``统一、规范`` is a coordination, not a list)."""
+    before = text[start - 1] if start else ""
+    if before in (":", ";", ",", ")"):
+        return True
+    cjk_numeral_first = text[start] in _CJK_NUMERAL
+    return not cjk_numeral_first and before != "第" and bool(_CJK_CHAR.fullmatch(before))
+
+
 def _sentence_spans(text: str) -> list[str]:
-    """Cut normalised ``text`` after every sentence end; the end mark and closers stay."""
+    """Cut normalised ``text`` after every sentence end (the end mark and closers stay),
+    before every inline enumeration marker (``…责任保险2、车损险`` → ``…责任保险``,
+    ``2、车损险``), and around a news byline (``…首周增幅超四成本报讯 (记者 吴倩) 股市大热``
+    → ``…首周增幅超四成``, ``本报讯 (记者 吴倩)``, ``股市大热``)."""
     pieces = []
     start = 0
     for match in _BOUNDARY.finditer(text):
         kind = match.lastgroup
+        if kind == "byline":
+            pieces += [text[start:match.start()], match.group()]
+            start = match.end()
+            continue
+        if kind == "marker":
+            if _starts_item(text, match.start()):
+                pieces.append(text[start:match.start()])
+                start = match.start()
+            continue
         if (
             kind == "url"
             or kind == "dot"
@@ -120,10 +171,11 @@ def _hard_cut(clause: str, max_len: int) -> list[str]:
 
 
 def _recut(sentence: str, max_len: int) -> list[tuple[str, bool]]:
-    """Re-cut a sentence longer than ``max_len`` at ``,、:`` (greedy packing), then hard-cut.
+    """Re-cut a sentence longer than ``max_len`` at ``,:`` (greedy packing), then hard-cut.
 
     Returns ``(piece, hard_cut)`` pairs; every piece has at most ``max_len`` characters.
-    This is the idea of the reference ``text_segmentate(text, maxlen, seps)``.
+    This is the idea of the reference ``text_segmentate(text, maxlen, seps)``; ``、`` is not a
+    cut point, it joins the items of one coordinated phrase (``工厂的厂长、公司的董事长``).
     """
     if len(sentence) <= max_len:
         return [(sentence, False)]
@@ -154,24 +206,60 @@ def _recut(sentence: str, max_len: int) -> list[tuple[str, bool]]:
 # Filters
 
 TOO_LONG = "too_long"
+BYLINE = "byline"
+LEAD_IN = "lead_in"
+MARKUP = "markup"
+URL_OR_EMAIL = "url_or_email"
+MASKED = "masked"
 TOO_SHORT = "too_short"
 MOSTLY_SYMBOLS = "mostly_symbols"
 LOW_CJK_RATIO = "low_cjk_ratio"
-FILTER_RULES = (TOO_LONG, TOO_SHORT, MOSTLY_SYMBOLS, LOW_CJK_RATIO)
+FILTER_RULES = (TOO_LONG, BYLINE, LEAD_IN, MARKUP, URL_OR_EMAIL, MASKED, TOO_SHORT,
+                MOSTLY_SYMBOLS, LOW_CJK_RATIO)
 """Names of the sentence filter rules, in the order they are checked (first failure counts)."""
 
-_CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002ebef\U00030000-\U0003134f"
-_CJK_CHAR = re.compile(f"[{_CJK}]")
+_BYLINE_PIECE = re.compile(f"{_BYLINE_START}(?:{_BYLINE})")
 _NON_CJK_WORD = re.compile(rf"[^\W{_CJK}_]+")
 _URL_ANYWHERE = re.compile(_URL)
+_EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+\.[A-Za-z0-9.-]+")
+# MediaWiki language conversion ``-{zh-hans:A;zh-hant:B}-`` / ``-{A}-`` (keep the first variant)
+_WIKI_CONVERSION = re.compile(r"-\{(?:[a-z]{2}(?:-[a-z]{2,4})?:)?([^;{}]*)[^{}]{0,500}?\}-")
+_HTML_BREAK = re.compile(r"<(?:br|p|/p|li|/li|div|/div)\s*/?>", re.IGNORECASE)
+_MARKUP_LEFT = re.compile(
+    r"(?=[-{}\[\]<zf_])(?:-\{|\}-|\{\{|\}\}|\[\[|\]\]|</?[A-Za-z][A-Za-z0-9]{0,9}(?:\s[^<>]{0,80})?/?>"
+    r"|\bzh-[a-z]{2,4}:|formula_\d|_{3,})"
+)
+# Source masking: ``*``/``#`` between CJK characters (``中*人*共*国``, ``香*``-``*院``), a run
+# of two or more touching a CJK character (``**系统``), or ``#`` after a digit (``5##元``).
+_MASK = re.compile(
+    rf"(?<=[{_CJK}])[*#]+(?=[{_CJK}])|[*#]{{2,}}(?=[{_CJK}])|(?<=[{_CJK}])[*#]{{2,}}"
+    rf"|(?<=[{_CJK}])\*(?=[,.;:!?)]|$)|(?:^|(?<=[(,:;]))\*(?=[{_CJK}])|(?<=\d)#"
+)
+
+
+def clean_markup(text: str) -> str:
+    """``text`` (normalised) with wiki conversion markup resolved to its first variant
+    (``-{zh-hans:卡尔顿;zh-hk:卡顿}-`` → ``卡尔顿``, ``-{后}-`` → ``后``) and HTML line
+    breaks (``<br>``, ``<p>``, ``<li>``, ``<div>``) turned into newlines."""
+    return _HTML_BREAK.sub("\n", _WIKI_CONVERSION.sub(r"\1", text))
 
 
 @dataclass(frozen=True)
 class Filters:
     """Sentence filters; each rule drops a sentence and is counted under its name.
 
-    - ``too_long``: the sentence had no ``,、:`` within ``max_len`` characters and was
+    - ``too_long``: the sentence had no ``,:`` within ``max_len`` characters and was
       hard-cut (``drop_hard_cut``); hard-cut fragments are arbitrary, not sentences.
+    - ``byline``: the piece is a news byline (``新浪体育讯``, ``本报讯 (记者 吴倩)``), cut out
+      by the splitter.
+    - ``lead_in``: it ends with ``:``, the lead-in of a list whose items follow as sentences
+      of their own (``办理流程如下:``, ``被保险人必须具备下列条件:``).
+    - ``markup``: wiki or HTML markup is left after ``clean_markup`` (``-{``, ``}}``,
+      ``[[``, ``<tag>``, ``zh-hant:``), a stripped-formula placeholder (``formula_3``) or a
+      form blank (``_____``).
+    - ``url_or_email``: it holds a URL (``http://``, ``www.``) or an e-mail address.
+    - ``masked``: the source masked characters with ``*``/``#`` (``中*人*共*国``, ``*院病历``,
+      ``5##元``; ``drop_masked``): the sentence is no longer the text it was.
     - ``too_short``: fewer than ``min_chars`` letters/digits (``str.isalnum``).
     - ``mostly_symbols``: share of non-space characters that are digits, punctuation, symbols
       or part of a URL is greater than ``max_symbol_ratio``.
@@ -182,6 +270,7 @@ class Filters:
 
     min_chars: int = 5
     drop_hard_cut: bool = True
+    drop_masked: bool = True
     max_symbol_ratio: float = 0.5
     min_cjk_ratio: float = 0.5
 
@@ -189,6 +278,16 @@ class Filters:
         """Name of the first rule ``sentence`` fails, or ``None`` when it passes."""
         if hard_cut and self.drop_hard_cut:
             return TOO_LONG
+        if _BYLINE_PIECE.fullmatch(sentence):
+            return BYLINE
+        if sentence.endswith(":"):
+            return LEAD_IN
+        if _MARKUP_LEFT.search(sentence):
+            return MARKUP
+        if _URL_ANYWHERE.search(sentence) or "@" in sentence and _EMAIL.search(sentence):
+            return URL_OR_EMAIL
+        if self.drop_masked and ("*" in sentence or "#" in sentence) and _MASK.search(sentence):
+            return MASKED
         alnum = sum(map(str.isalnum, sentence))
         if alnum < self.min_chars:
             return TOO_SHORT
@@ -205,6 +304,9 @@ class Filters:
 
 
 DEFAULT_FILTERS = Filters()
+QUESTION_FILTERS = Filters(min_chars=3)
+"""Filters of whole questions (``question`` scheme): real questions can be 3-4 characters
+(``能贷不能``); answers and documents keep ``DEFAULT_FILTERS``."""
 
 
 def split_with_stats(
@@ -215,11 +317,14 @@ def split_with_stats(
     Returns ``(sentences, dropped)`` where ``dropped[rule]`` is the number of sentences the
     rule named in ``FILTER_RULES`` removed (rules that removed nothing are absent).
     ``filters=None`` keeps every piece: then no non-whitespace character of
-    ``normalise(text)`` is lost. Sentences end after ``。!?;``, an ellipsis (``...``,
+    ``normalise(text)`` is lost (markup is only cleaned, ``clean_markup``, when filtering).
+    Sentences end after ``。!?;``, an ellipsis (``...``,
     ``……``), a sentence-final ``.`` or a newline, together with any closing quotes/brackets;
     sentences longer than ``max_len`` characters are re-cut (see ``_recut``).
     """
     text = normalise(text)
+    if filters is not None:
+        text = clean_markup(text)
     if not isinstance(max_len, int) or max_len < 1:
         raise ValueError(f"max_len must be a positive int, got {max_len!r}")
     sentences: list[str] = []

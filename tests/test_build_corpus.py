@@ -238,3 +238,39 @@ def test_null_values_fail_with_the_file_name(inputs, tmp_path):
     with pytest.raises(Exception, match="null values"):
         build_corpus.run(["--question", str(broken), "--general", str(base / "doc"),
                           "--output", str(tmp_path / "x"), "--runner=FnApiRunner"])
+
+
+def test_weights_keep_the_smallest_hash_share_of_a_general_scheme(inputs, shared_data, tmp_path):
+    base, question, doc = inputs
+    qa = real_pair_rows(shared_data, "qa", 40)
+    write_parts(tmp_path / "qa", qa, 2)
+    build_corpus.run(["--question", str(base / "question"),
+                      "--general", str(base / "doc"), str(tmp_path / "qa"),
+                      "--weights", "qa=1,doc=0.5", "--seed=3", "--output", str(tmp_path / "w"),
+                      "--runner=FnApiRunner"])
+    manifest = read_json(str(tmp_path / "w" / "_manifest.json"))
+    train = read_parquet_shards(str(tmp_path / "w" / "train-*.parquet")).to_pylist()
+    assert manifest["rows_per_scheme"] == {"doc": 65, "qa": 40, "question": 105}
+    assert manifest["weights"] == {"weights": {"qa": 1.0, "doc": 0.5},
+                                   "general_rows_per_scheme": {"doc": {"rows": 130, "kept": 65},
+                                                               "qa": {"rows": 40, "kept": 40}}}
+    by_hash = sorted(doc, key=lambda r: (content_hash(3, "select", *key(r)), key(r)))
+    assert multiset(r for r in train if r["scheme"] == "doc") == multiset(by_hash[:65])
+    assert multiset(r for r in train if r["scheme"] == "qa") == multiset(qa)
+
+
+@pytest.mark.parametrize("weights, message", [
+    ("doc=2", r"doc=2.0 is not in \[0, 1\]"),
+    ("question=0.5", "expected SCHEME=W"),
+    ("doc", "expected SCHEME=W"),
+    ("doc=half", "doc='half' is not a number"),
+    ("doc=0.5,doc=1", "doc given twice"),
+])
+def test_bad_weights_are_one_line_errors(inputs, tmp_path, weights, message, capsys):
+    base, _, _ = inputs
+    argv = ["--question", str(base / "question"), "--general", str(base / "doc"),
+            "--output", str(tmp_path / "x"), "--weights", weights]
+    with pytest.raises(OptionError, match=f"--weights: {message}"):
+        build_corpus.run(argv)
+    assert main(build_corpus.run, argv) == 2
+    assert capsys.readouterr().err.count("\n") == 1

@@ -178,10 +178,12 @@ def test_a_duplicated_question_line_does_not_shrink_its_group(shared_data, tmp_p
     once, twice = (sorted(tuple(r.values()) for r in read_pairs(str(tmp_path / name)).to_pylist())
                    for name in ("once", "twice"))
     assert len(once) == question_pairs.DEFAULT_MAX_PAIRS_PER_GROUP and twice == once
-    counters = read_json(shard_prefix(str(tmp_path / "twice"), SUMMARY_FILE))["counters"]
+    summary = read_json(shard_prefix(str(tmp_path / "twice"), SUMMARY_FILE))
+    counters, dropped = summary["counters"], sum(summary["pairs_dropped_by_rule"].values())
     assert counters["pairs_admitted"] == 2 * (counters["pairs_written"]
-                                              + counters["pairs_over_group_cap_dropped"])
-    assert counters["duplicate_pairs_dropped"] == counters["pairs_admitted"] // 2
+                                              + counters["pairs_over_group_cap_dropped"]) + dropped
+    assert counters["duplicate_pairs_dropped"] == (counters["pairs_admitted"] - dropped) // 2
+    assert summary["pair_accounting"]["balanced"]
 
 
 def test_exact_candidates_work_in_blocks_with_bounded_memory(shared_data, monkeypatch):

@@ -56,7 +56,18 @@ def test_real_qa_slice_pairs_are_admitted_cross_answer_canonical_and_distinct(
     assert summary["accounting"] == {"records_read": 400, "accepted": 400, "rejected": 0,
                                      "balanced": True}
     assert counters["pairs_written"] == len(pairs)
-    assert counters["pairs_admitted"] == len(pairs) + counters["duplicate_pairs_dropped"]
+    dropped = summary["pairs_dropped_by_rule"]
+    assert counters["pairs_admitted"] == (len(pairs) + counters.get("duplicate_pairs_dropped", 0)
+                                          + sum(dropped.values()))
+    assert summary["pair_accounting"]["balanced"] and dropped
+    # every rule that dropped a pair left its audit sample beside the output
+    written = {(p["text_a"], p["text_b"]) for p in pairs}
+    assert sorted(summary["outputs"]["dropped"]) == sorted(
+        str(tmp_path / "out" / f"_dropped-{rule}.jsonl") for rule in dropped)
+    for rule, count in dropped.items():
+        audit = read_jsonl(str(tmp_path / "out" / f"_dropped-{rule}.jsonl"))
+        assert len(audit) == min(count, 50) and {a["rule"] for a in audit} == {rule}
+        assert not {(a["text_a"], a["text_b"]) for a in audit} & written
     assert counters["candidate_pairs_scored"] >= counters["pairs_admitted"]
     assert summary["thresholds"] == {"low": thresholds.low, "high": thresholds.high}
     assert summary["variant"] and summary["version"] and summary["options"]["scheme"] == "qa"
@@ -165,6 +176,8 @@ def test_main_turns_option_errors_into_exit_code_2(capsys):
     (["--low", "0.9", "--high", "0.5"], "--low/--high"),
     (["--max_len", "0"], "--max_len"),
     (["--num_shards", "-1"], "--num_shards"),
+    (["--pair_filters", "near_copy,near_copies"], "--pair_filters: unknown pair filter"),
+    (["--boilerplate_groups", "1"], "--boilerplate_groups must be >= 2"),
     (["--input", "/nowhere/*.jsonl"], "--input"),
     (["--runner=DataflowRunner", "--project=p-1", "--region=r", "--temp_location=gs://b/t"],
      "--input"),
@@ -172,3 +185,15 @@ def test_main_turns_option_errors_into_exit_code_2(capsys):
 def test_bad_options_raise_errors_naming_the_option(argv, option, tmp_path):
     with pytest.raises(OptionError, match=option):
         qa_pairs.run([*argv, "--output", str(tmp_path)])
+
+
+def test_pair_filters_option_none_and_a_chosen_rule(shared_data, tmp_path):
+    path, _ = real_slice(shared_data, tmp_path, 150)
+    run_qa(path, tmp_path / "none", "--pair_filters", "none")
+    run_qa(path, tmp_path / "one", "--pair_filters", "near_copy")
+    none, one = (read_json(str(tmp_path / name / "_summary.json")) for name in ("none", "one"))
+    assert none["options"]["pair_filters"] == [] and none["pairs_dropped_by_rule"] == {}
+    assert one["options"]["pair_filters"] == ["near_copy"]
+    assert set(one["pairs_dropped_by_rule"]) == {"near_copy"}
+    assert one["counters"]["pairs_written"] == (
+        none["counters"]["pairs_written"] - one["pairs_dropped_by_rule"].get("near_copy", 0))

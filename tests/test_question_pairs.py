@@ -12,7 +12,9 @@ from pipelines.io import read_json, read_jsonl, read_pairs
 from pipelines.job import OptionError
 from pipelines.schema import PAIR_SCHEMA, Rejected, question_group
 from pipelines.transforms import whole_text
-from similarity import DEFAULT_FILTERS, SCHEMES, normalise, score
+from similarity import SCHEMES, normalise, score
+from similarity.pair_filters import SCHEME_RULES, GroupView, first_drop
+from similarity.text import QUESTION_FILTERS
 
 PREFIXES = {"simbert-sample": 14, "chinesests": 40, "bq-valid-pos": 40}
 
@@ -39,16 +41,18 @@ def run_question(input_path, output_dir, *extra):
 
 
 def expected_pairs(records: list[dict], cap: int, seed: int, max_len: int = 64) -> set[tuple]:
-    """Independent oracle: normalise, length + filters, dedup, all pairs < high, cap by hash."""
+    """Independent oracle: normalise, length + filters, dedup, all pairs < high, pair filters
+    (the question scheme's need no group context), cap by hash."""
     high = SCHEMES["question"].high
     best: dict[tuple[str, str], str] = {}
     for record in records:
         kept = set()
         for text in record["texts"]:
             text = normalise(text)
-            if text and len(text) <= max_len and DEFAULT_FILTERS.rejection(text) is None:
+            if text and len(text) <= max_len and QUESTION_FILTERS.rejection(text) is None:
                 kept.add(text)
-        pairs = [(a, b) for a, b in combinations(sorted(kept), 2) if score(a, b) < high]
+        pairs = [(a, b) for a, b in combinations(sorted(kept), 2) if score(a, b) < high
+                 and first_drop(a, b, GroupView(), SCHEME_RULES["question"]) is None]
         if cap:
             pairs = sorted(pairs, key=lambda p: (content_hash(seed, *p), p))[:cap]
         for pair in pairs:
@@ -91,7 +95,9 @@ def test_real_groups_pairs_match_the_cleaning_and_cap_rules(default_run):
     assert summary["scheme"] == "question" and summary["options"]["max_pairs_per_group"] == 20
     assert c["texts"] == sum(len(r["texts"]) for r in records)
     assert c["pairs_admitted"] == (c["pairs_written"] + c["pairs_over_group_cap_dropped"]
-                                   + c.get("duplicate_pairs_dropped", 0))
+                                   + c.get("duplicate_pairs_dropped", 0)
+                                   + sum(summary["pairs_dropped_by_rule"].values()))
+    assert summary["pairs_dropped_by_rule"]["near_copy"] > 0
     assert c["pairs_over_group_cap_dropped"] > 0
 
 
@@ -149,14 +155,16 @@ def test_question_group_rejects(record, reason):
 def test_whole_text_rules():
     assert whole_text("  谁先提出离婚谁吃亏吗？ ", 64) == (["谁先提出离婚谁吃亏吗?"], Counter())
     assert whole_text("我想问一下" * 20, 64) == ([], Counter({"too_long": 1}))
-    assert whole_text("吃亏吗", 64) == ([], Counter({"too_short": 1}))
+    assert whole_text("能贷不能", 64) == (["能贷不能"], Counter())
+    assert whole_text("吃亏", 64) == ([], Counter({"too_short": 1}))
     assert whole_text(" \n", 64) == ([], Counter())
 
 
 def test_cleaning_counters_and_bad_lines_are_dead_lettered(groups_file, tmp_path):
     path, records = groups_file
     clean = {"id": "hand-1", "texts": ["女方提出离婚吃亏吗？", "女方提出离婚吃亏吗?",
-                                       "女方提出离婚会吃亏吗", "吃亏吗", "  ", "离婚" * 40]}
+                                       "女方提出离婚会吃亏吗", "离婚的时候女方会不会吃亏", "吃亏",
+                                       "  ", "离婚" * 40]}
     broken = [
         (b"{not json", "invalid_json"),
         (b"[1, 2]", "not_object"),
@@ -193,7 +201,10 @@ def test_cleaning_counters_and_bad_lines_are_dead_lettered(groups_file, tmp_path
     hand = defaultdict(set)
     for row in read_pairs(str(tmp_path / "out")).to_pylist():
         hand[row["group_id"]].add((row["text_a"], row["text_b"]))
-    assert hand["hand-1"] == {("女方提出离婚会吃亏吗", "女方提出离婚吃亏吗?")}
+    # the one-character variant is a near-copy; the paraphrase pairs with both
+    assert hand["hand-1"] == {("女方提出离婚会吃亏吗", "离婚的时候女方会不会吃亏"),
+                              ("女方提出离婚吃亏吗?", "离婚的时候女方会不会吃亏")}
+    assert c["pairs_dropped_near_copy"] >= 1
 
 
 def test_no_arguments_uses_the_bundled_sample(tmp_path, monkeypatch):

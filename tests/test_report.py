@@ -12,7 +12,7 @@ import pytest
 from pipelines import build_corpus, doc_pairs, question_pairs, report
 from pipelines.corpus import row_parts
 from pipelines.hashing import content_hash
-from pipelines.io import read_json, read_parquet_shards
+from pipelines.io import read_json, read_jsonl, read_parquet_shards
 from pipelines.schema import PAIR_SCHEMA
 from similarity import SCHEMES
 
@@ -66,6 +66,21 @@ def test_report_shows_summaries_thresholds_and_counts(corpus):
         t = SCHEMES[scheme]
         assert html.escape(f"{t.low} <= score < {t.high}") in page
     assert f"{manifest['total_rows']:,} rows" in page and manifest["content_hash"] in page
+
+
+def test_report_shows_pair_filter_counts_and_audit_samples(corpus):
+    page = (corpus / "corpus" / "_report.html").read_text(encoding="utf-8")
+    section = page.split("<h2>Pair filters</h2>", 1)[1].split("<h2>", 1)[0]
+    summary = read_json(str(corpus / "question" / "_summary.json"))
+    dropped = summary["pairs_dropped_by_rule"]
+    assert dropped["near_copy"] > 0
+    assert f"near_copy {dropped['near_copy']:,}" in section
+    audit = read_jsonl(str(corpus / "question" / "_dropped-near_copy.jsonl"))
+    assert 0 < len(audit) <= 50 and summary["outputs"]["dropped"]
+    shown = section.split("_dropped-near_copy.jsonl", 1)[1].split("</table>", 1)[0]
+    assert shown.count("<tr>") == 1 + min(20, len(audit))
+    for row in audit[:20]:
+        assert html.escape(row["text_a"]) in shown and html.escape(row["text_b"]) in shown
 
 
 def sample_table(page: str, scheme: str) -> str:

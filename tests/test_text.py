@@ -6,7 +6,19 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from similarity import DEFAULT_FILTERS, FILTER_RULES, normalise, split_sentences, split_with_stats
-from similarity.text import LOW_CJK_RATIO, MOSTLY_SYMBOLS, TOO_LONG, TOO_SHORT
+from similarity.text import (
+    BYLINE,
+    LEAD_IN,
+    LOW_CJK_RATIO,
+    MARKUP,
+    MASKED,
+    MOSTLY_SYMBOLS,
+    QUESTION_FILTERS,
+    TOO_LONG,
+    TOO_SHORT,
+    URL_OR_EMAIL,
+    clean_markup,
+)
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +69,7 @@ def test_empty_or_whitespace_gives_no_sentences(blank):
         ("先这样;再那样", ["先这样;", "再那样"]),
         ("第一行\n第二行", ["第一行", "第二行"]),
         ("圆周率约为3.14,很有名。", ["圆周率约为3.14,很有名。"]),
-        ("请见系列1.由于某种原因", ["请见系列1.由于某种原因"]),
+        ("请见系列1.由于某种原因", ["请见系列", "1.由于某种原因"]),
         (
             "详见https://www.example.com/a/index.html?id=3;谢谢。",
             ["详见https://www.example.com/a/index.html?id=3;", "谢谢。"],
@@ -76,7 +88,7 @@ def test_splitter_edge_cases(text, expected):
 
 def test_long_sentences_recut_at_secondary_separators_then_hard_cut():
     assert split_sentences("aaaa,bbbb,cccc", max_len=10, filters=None) == ["aaaa,bbbb,", "cccc"]
-    assert split_sentences("一二、三四:五六", max_len=5, filters=None) == ["一二、", "三四:五六"]
+    assert split_sentences("一二、三四:五六", max_len=6, filters=None) == ["一二、三四:", "五六"]
     assert split_sentences("1,000,000元的东西", max_len=8, filters=None) == [
         "1,000,00",
         "0元的东西",
@@ -102,7 +114,21 @@ def test_bad_max_len(max_len):
     [
         ("好的。", TOO_SHORT),
         ("2019-2020-2021年。", MOSTLY_SYMBOLS),
-        ("详见http://example.com/abcdefgh/ijklmn", MOSTLY_SYMBOLS),
+        ("详见http://example.com/abcdefgh/ijklmn", URL_OR_EMAIL),
+        ("请发邮件到service@example.com.cn咨询", URL_OR_EMAIL),
+        ("请登录www.example.com查询保单", URL_OR_EMAIL),
+        ("在中*人*共*国境内行驶的机动车", MASKED),
+        ("*院病历和诊断证明", MASKED),
+        ("系统中查询**者的缴费年限", MASKED),
+        ("绝对免赔额为5##元的部分", MASKED),
+        ("攻击使护甲降低等级*3.7点", None),
+        ("被保险人必须具备下列条件:", LEAD_IN),
+        ("他的名字是{{lang|en|Tom}}先生", MARKUP),
+        ("参见[[北京市]]的条目内容", MARKUP),
+        ("zh-hant:葛莱美奖得主名单", MARKUP),
+        ("第一段文字<span>强调</span>结束", MARKUP),
+        ("对于formula_2,实哈代空间等于formula_3空间", MARKUP),
+        ("非石油及天然气生产:_____。", MARKUP),
         ("This is an English sentence.", LOW_CJK_RATIO),
         ("iPhone12怎么样啊", None),
         ("这是一个正常的中文句子。", None),
@@ -153,7 +179,8 @@ def test_filter_counts_account_for_every_sentence_on_real_docs(docs):
     for text in docs[:400]:
         kept, dropped = split_with_stats(text, max_len=48)
         assert kept == split_sentences(text, max_len=48)
-        assert len(kept) + sum(dropped.values()) == len(split_sentences(text, 48, filters=None))
+        pieces = split_sentences(clean_markup(normalise(text)), 48, filters=None)
+        assert len(kept) + sum(dropped.values()) == len(pieces)
         for rule, count in dropped.items():
             total[rule] = total.get(rule, 0) + count
     assert set(total) <= set(FILTER_RULES) and sum(total.values()) > 0
@@ -173,3 +200,81 @@ def test_no_character_lost_and_no_piece_too_long_on_random_text(text, max_len):
     assert all(0 < len(s) <= max_len and s == s.strip() for s in sentences)
     kept, dropped = split_with_stats(text, max_len=max_len)
     assert len(kept) + sum(dropped.values()) == len(sentences)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # a break before an inline enumeration marker
+        ("第三者责任保险2、车损险:保障车辆损失", ["第三者责任保险", "2、车损险:保障车辆损失"]),
+        ("材料如下:(1)身份证原件(2)户口本", ["材料如下:", "(1)身份证原件", "(2)户口本"]),
+        ("分为两类:(一)财产保险(二)人身保险", ["分为两类:", "(一)财产保险", "(二)人身保险"]),
+        ("流程如下:一、报案,二、定损", ["流程如下:", "一、报案,", "二、定损"]),
+        # no break: a list of numbers, a coordination, an ordinal, a decimal, a version
+        ("缴费年限有10、15、20年可选", ["缴费年限有10、15、20年可选"]),
+        ("实行统一、规范的管理办法", ["实行统一、规范的管理办法"]),
+        ("大都会响尾蛇战第一、二场", ["大都会响尾蛇战第一、二场"]),
+        ("利率约为2.5个百分点", ["利率约为2.5个百分点"]),
+        ("在中国(含港澳)销售", ["在中国(含港澳)销售"]),
+    ],
+)
+def test_inline_enumeration_markers_start_a_sentence(text, expected):
+    assert split_sentences(text, filters=None) == expected
+
+
+def test_no_recut_at_the_enumeration_comma():
+    text = "法定代表人是主要负责人,如工厂的厂长、公司的董事长、学校的校长等"
+    assert split_sentences(text, max_len=20, filters=None) == [
+        "法定代表人是主要负责人,", "如工厂的厂长、公司的董事长、学校的校长等"]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("最后入替-{zh-hans:卡尔顿·科尔;zh-hk:卡顿·高尔;zh-tw:卡尔顿}-出场",
+         "最后入替卡尔顿·科尔出场"),
+        ("养母徐夫人为-{后}-,但孙权不同意", "养母徐夫人为后,但孙权不同意"),
+        ("玩法:<br>嘉宾需要回答题目", "玩法:\n嘉宾需要回答题目"),
+        ("没有标记的句子", "没有标记的句子"),
+    ],
+)
+def test_clean_markup(text, expected):
+    assert clean_markup(text) == expected
+
+
+def test_markup_is_cleaned_before_splitting_only_when_filtering():
+    text = "他加盟了-{zh-hans:曼联;zh-hk:曼联队}-足球俱乐部。"
+    assert split_sentences(text) == ["他加盟了曼联足球俱乐部。"]
+    assert split_sentences(text, filters=None) == [
+        "他加盟了-{zh-hans:曼联;", "zh-hk:曼联队}-足球俱乐部。"]
+
+
+@pytest.mark.parametrize(("question", "kept"), [("能贷不能", True), ("能贷", False)])
+def test_whole_questions_keep_three_letters(question, kept):
+    assert (QUESTION_FILTERS.rejection(question) is None) is kept
+    assert DEFAULT_FILTERS.rejection(question) == TOO_SHORT
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("基金开户数首周增幅超四成本报讯 (记者 吴倩) 股市大热,赚钱效应再现。",
+         ["基金开户数首周增幅超四成", "股市大热,赚钱效应再现。"]),
+        ("费城没他难进季后赛新浪体育讯北京时间4月3日,虽然说今年夏天",
+         ["费城没他难进季后赛", "北京时间4月3日,虽然说今年夏天"]),
+        ("基金净值劲升⊙本报记者 徐婧婧 上周,基金表现好。", ["基金净值劲升", "上周,基金表现好。"]),
+        ("校借考又违规 本报讯(见习记者廖筱婧)在大部分同学正在复习",
+         ["校借考又违规", "在大部分同学正在复习"]),
+        ("最高法院要求做好案件审判新华网北京7月12日电 最高人民法院日前发出通知",
+         ["最高法院要求做好案件审判", "最高人民法院日前发出通知"]),
+        # not bylines: 讯 inside ordinary words
+        ("视讯委员会申请建立,资讯工程学系毕业,少年警讯。",
+         ["视讯委员会申请建立,资讯工程学系毕业,少年警讯。"]),
+    ],
+)
+def test_bylines_end_the_headline_and_are_dropped(text, expected):
+    kept, dropped = split_with_stats(text)
+    assert kept == expected
+    assert dropped.get(BYLINE, 0) == (len(expected) == 2)
+    assert "".join(split_sentences(text, filters=None)).replace(" ", "") == (
+        normalise(text).replace(" ", ""))

@@ -8,6 +8,7 @@ from apache_beam.testing.test_pipeline import TestPipeline as BeamTestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
 from pipelines.schema import Group, qa_group
+from pipelines.summary import collect_counters
 from pipelines.transforms import (
     DedupPairs,
     GroupsToPairs,
@@ -115,7 +116,7 @@ def test_fan_out_blocks_give_exactly_the_unsplit_pairs(shared_data, block):
     assert whole and split == whole
 
 
-@pytest.mark.parametrize("block", [7, 40])
+@pytest.mark.parametrize("block", [7, 19])
 def test_fan_out_of_a_qa_group_keeps_the_cross_answer_rule(shared_data, block):
     lines = (shared_data / "qa" / "qa_sample.jsonl").read_text(encoding="utf-8").splitlines()
     records = [json.loads(line) for line in lines]
@@ -168,3 +169,29 @@ def test_parse_records_routes_bad_records_to_dead_letters_with_reasons():
             (2, "invalid_utf8"), (3, "invalid_json"), (4, "blank_line"), (5, "not_object"),
             (6, "missing_field"), (7, "empty_list"), (8, "too_large"), (9, "no_text"),
         ]), label="CheckReasons")
+
+
+def test_boilerplate_counts_groups_over_the_whole_input_and_audits_drops(tmp_path):
+    # WALK occurs in two groups: with --boilerplate_groups 2 its pairs go, others stay
+    groups = [Group("q1", (BEIJING, SHANGHAI + WALK)), Group("q2", (WALK, WALK_TOMORROW))]
+    cfg = ScoringConfig(scheme="qa", low=0.35, high=0.9, variant=VARIANT, max_len=64,
+                        lsh_cutoff=2000, fanout_block=1000, cross_text_only=True,
+                        pair_filters=("boilerplate",), boilerplate_groups=2)
+    pipeline = BeamTestPipeline()
+    rows = (pipeline | beam.Create(groups)
+            | GroupsToPairs(cfg, str(tmp_path)))
+    assert_that(rows, equal_to([row(BEIJING, SHANGHAI, "qa", "q1")]))
+    result = pipeline.run()
+    result.wait_until_finish()
+    counters = collect_counters(result)
+    assert counters["pairs_admitted"] == 2 and counters["pairs_dropped_boilerplate"] == 1
+    audit = [json.loads(line) for line in
+             (tmp_path / "_dropped-boilerplate.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert audit == [{"rule": "boilerplate", **row(WALK, WALK_TOMORROW, "qa", "q2")}]
+
+
+def test_unknown_pair_filter_names_the_option():
+    with pytest.raises(ValueError, match="--pair_filters: unknown pair filter"):
+        ScoringConfig(scheme="qa", low=0.4, high=0.6, variant=VARIANT, max_len=64,
+                      lsh_cutoff=2000, fanout_block=1000, cross_text_only=True,
+                      pair_filters=("near_copies",)).check()

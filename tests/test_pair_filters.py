@@ -1,0 +1,122 @@
+"""The pair filter rules as pure functions on hand-written edge pairs (no Beam)."""
+
+import pytest
+
+from similarity.pair_filters import (
+    RULES,
+    SCHEME_RULES,
+    GroupView,
+    cjk_number,
+    first_drop,
+    group_view,
+    leading_marker,
+    resolve_rules,
+    skeleton,
+)
+
+NO_GROUP = GroupView()
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [("三", 3), ("十", 10), ("十二", 12), ("二十", 20), ("二十三", 23), ("一百一十八", 118),
+     ("两", 2), ("零", 0), ("甲", None)],
+)
+def test_cjk_number(text, value):
+    assert cjk_number(text) == value
+
+
+@pytest.mark.parametrize(
+    ("sentence", "marker"),
+    [
+        ("(三)连续工作满1年不满10年的", ("paren_cjk", 3)),
+        ("(4)价格要适合。", ("paren_arabic", 4)),
+        ("2、车损险:保障车辆损失", ("arabic", 2)),
+        ("3.投保人的身份证明;", ("arabic", 3)),
+        ("二、认真阅读保险条款", ("cjk", 2)),
+        ("第二名:航海主题T恤一件", ("ordinal", 2)),
+        ("第一百一十八条保险经纪人是", ("ordinal", 118)),
+        ("c、右:传送(后点)", ("letter", 3)),
+        ("2008年入选百人榜", None),
+        ("2.5万元以下的部分", None),
+        ("第一回合第二回合决赛", None),
+        ("保险人又称承保人", None),
+    ],
+)
+def test_leading_marker(sentence, marker):
+    assert leading_marker(sentence) == marker
+
+
+def test_skeleton_masks_numbers_and_the_leading_marker():
+    assert skeleton("2、2004年12月至2008年3月任副校长") == "0年0月至0年0月任副校长"
+    assert skeleton("第三名:游戏币300万") == skeleton("第二名:游戏币400万")
+
+
+@pytest.mark.parametrize(
+    ("rule", "a", "b", "drops"),
+    [
+        # near_copy: containment after markers and punctuation go, or <= 2 edits
+        ("near_copy", "3、由保险公司决定。", "第三,由保险公司决定。", True),
+        ("near_copy", "3.投保人的身份证明;", "投保人的身份证明;", True),
+        ("near_copy", "因此,在投保前先验明正身。", "因此,专业人士建议在投保前先验明正身。", True),
+        ("near_copy", "手机老是自动发短信怎么回事?", "手机自动发短信是怎么回事?", False),
+        ("near_copy", "因意外造成残废时给付残废保险金", "因意外造成残疾时给付残疾保险金", True),
+        ("near_copy", "退保只能退现金价值", "过了犹豫期退保会有损失", False),
+        ("near_copy", "您好,可以承保。", "这是可以承保的", True),
+        ("near_copy", "是的,车祸属于意外", "你好,车祸也属于意外", True),
+        ("near_copy", "你好,生效不退", "生效就不能退", False),
+        ("near_copy", "可以分期吗", "可以分期还款吗", False),
+        ("near_copy", "为什么我有端口,却没额度", "为什么没额度", True),
+        ("near_copy", "右边空白位置有水印", "左边空白位置有水印", True),
+        ("near_copy", "他的病好不了。", "他的病看不好。", False),
+        # enumeration_sibling: one numbering family, different ranks
+        ("enumeration_sibling", "(三)连续工作满1年不满10年的", "(四)连续工作满10年的", True),
+        ("enumeration_sibling", "2、暂保单是临时合同", "3、保险单是正式凭证", True),
+        ("enumeration_sibling", "第一名:T恤一件", "第二名:T恤一件和海报", True),
+        ("enumeration_sibling", "(2)条款要细读。", "二、条款要细读。", False),
+        ("enumeration_sibling", "3、价格要适合", "3、价格要合理", False),
+        ("enumeration_sibling", "2、暂保单是临时合同", "保险单是正式凭证", False),
+        # template_sibling: same skeleton up to numbers and one short slot
+        ("template_sibling", "重复10次。", "重复50次。", True),
+        ("template_sibling", "基金增仓了三个百分点", "基金减仓了三个百分点", True),
+        ("template_sibling", "已满1年不满10年的,年休假5天", "已满10年不满20年的,年休假10天", True),
+        ("template_sibling", "保险人又称承保人,是经办保险业务的主体",
+         "被保险人又称受保人,是对标的具有保险利益的主体", False),
+        ("template_sibling", "您好,车祸属于意外,可以申请理赔", "能,车祸属于意外", False),
+    ],
+)
+def test_rules_on_hand_written_pairs(rule, a, b, drops):
+    assert RULES[rule].drops(a, b, NO_GROUP) is drops
+    assert RULES[rule].drops(b, a, NO_GROUP) is drops  # symmetric
+
+
+def test_template_series_needs_three_sentences_of_one_frame_in_the_group():
+    cv = ["2001年3月至2004年6月任华南理工大学副校长", "2004年6月至2008年1月任广州市副市长",
+          "2008年1月至2012年5月任广东省委常委"]
+    rule = RULES["template_sibling"]
+    assert not rule.drops(cv[0], cv[1], group_view(cv[:2]))
+    assert rule.drops(cv[0], cv[1], group_view(cv))
+    assert group_view(cv + cv[:1]).frames == {"0年0月至0": 3}
+
+
+def test_boilerplate_is_what_the_view_lists():
+    common = "以上回答仅供参考,谢谢!"
+    view = GroupView(boilerplate={common})
+    assert RULES["boilerplate"].drops(common, "回答仅供参考", view)
+    assert RULES["boilerplate"].drops("回答仅供参考", common, view)
+    assert not RULES["boilerplate"].drops("回答仅供参考", "谢谢", view)
+
+
+def test_first_drop_applies_rules_in_order_and_only_those_asked():
+    a, b = "(1)保险赔偿以实际损失为限。", "(2)保险赔偿以实际损失为限额。"
+    assert first_drop(a, b, NO_GROUP, list(RULES)) == "near_copy"
+    assert first_drop(a, b, NO_GROUP, ["enumeration_sibling", "template_sibling"]) == (
+        "enumeration_sibling")
+    assert first_drop(a, b, NO_GROUP, []) is None
+
+
+def test_resolve_rules_orders_and_checks_names():
+    assert resolve_rules(["template_sibling", "near_copy"]) == ("near_copy", "template_sibling")
+    assert all(resolve_rules(rules) == rules for rules in SCHEME_RULES.values())
+    with pytest.raises(ValueError, match="unknown pair filter"):
+        resolve_rules(["near_copies"])
