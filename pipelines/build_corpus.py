@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import io
 import logging
 import sys
 import time
@@ -37,6 +38,7 @@ from typing import Any
 
 import apache_beam as beam
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
@@ -78,11 +80,13 @@ from pipelines.options import (
     parse_options,
 )
 from pipelines.report import REPORT_FILE
-from pipelines.schema import PAIR_SCHEMA, PAIRS_PREFIX, SUMMARY_FILE
+from pipelines.schema import PAIR_SCHEMA, PAIR_SCHEMES, PAIRS_PREFIX, SUMMARY_FILE
 
 DEFAULT_QUESTION = ["out/question"]
 DEFAULT_GENERAL = ["out/qa", "out/doc"]
 DEFAULT_OUTPUT = "out/corpus"
+DEFAULT_MAX_ROWS = 50_000_000
+"""``--max_rows``: the shard writers hold ~24 bytes per output row while sorting (~1.2 GB)."""
 _LOG = logging.getLogger("pipelines")
 
 
@@ -109,6 +113,9 @@ class CorpusOptions(PipelineOptions):
                             help="per-scheme weights in [0, 1] of the general side, e.g. "
                                  "qa=1,doc=0.5: keep that share of the scheme's rows "
                                  "(seeded hash) before balancing (default: all 1)")
+        parser.add_argument("--max_rows", type=int, default=DEFAULT_MAX_ROWS,
+                            help="refuse a plan of more output rows than this "
+                                 f"(default {DEFAULT_MAX_ROWS:,})")
 
 
 OPTION_CLASSES = (IOOptions, SamplingOptions, CorpusOptions, LogOptions)
@@ -121,7 +128,7 @@ def pair_pattern(glob: str) -> str:
     return shard_prefix(glob, f"{PAIRS_PREFIX}-*-of-*.parquet")
 
 
-GENERAL_SCHEMES = ("qa", "doc")
+GENERAL_SCHEMES = tuple(scheme for scheme in PAIR_SCHEMES if scheme != QUESTION)
 
 
 def parse_weights(value: str | None) -> dict[str, float]:
@@ -147,13 +154,14 @@ def parse_weights(value: str | None) -> dict[str, float]:
 
 
 def scheme_rows(path: str) -> Counter:
-    """Rows of one pair Parquet file per scheme (reads only the ``scheme`` column)."""
+    """Rows of one pair Parquet file per scheme (reads only the ``scheme`` column; the file
+    was checked by ``parquet_rows``)."""
     with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
-        data = f.read()
-    if not data:
-        return Counter()
-    column = pq.read_table(pa.BufferReader(data), columns=["scheme"]).column("scheme")
-    return Counter(column.to_pylist())
+        if not f.seek(0, io.SEEK_END):
+            return Counter()
+        f.seek(0)
+        column = pq.ParquetFile(f).read(columns=["scheme"]).column("scheme")
+    return Counter(column.cast(pa.string()).to_pylist())
 
 
 def weighted_counts(files: list[str], weights: dict[str, float]) -> dict[str, dict[str, int]]:
@@ -189,19 +197,72 @@ class WeightSchemes(beam.PTransform):
 
 
 def parquet_rows(path: str) -> int:
-    """Rows of one pair Parquet file from its footer; checks the pair columns are there."""
+    """Rows of one pair Parquet file, from its footer (only the footer and the ``score`` and
+    ``scheme`` columns are read), once ``pair_file_problem`` finds nothing wrong.
+
+    Raises ``OptionError`` naming the file (and column), before the pipeline runs: Beam would
+    fail deep in a worker without naming the file, or take an unknown scheme.
+    """
     with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
-        data = f.read()
-    if not data:
-        return 0
-    try:
-        meta = pq.ParquetFile(pa.BufferReader(data))
-    except pa.ArrowException as err:
-        raise OptionError(f"{path}: not a Parquet file ({err})") from None
-    missing = [name for name in PAIR_SCHEMA.names if name not in meta.schema_arrow.names]
+        if not f.seek(0, io.SEEK_END):
+            return 0
+        f.seek(0)
+        try:
+            parquet = pq.ParquetFile(f)
+            problem = pair_file_problem(parquet)
+        except (pa.ArrowException, OSError) as err:
+            raise OptionError(f"{path}: not a readable Parquet file ({err})") from None
+    if problem:
+        raise OptionError(f"{path}: {problem}")
+    return parquet.metadata.num_rows
+
+
+def pair_file_problem(parquet: pq.ParquetFile) -> str | None:
+    """What keeps ``parquet`` from being read as pair rows, or None: a missing pair column, a
+    type that is not string (``score``: not a number), null values, a score outside [0, 1] or
+    NaN, a scheme not in ``schema.PAIR_SCHEMES``. A file of zero rows may have untyped
+    columns."""
+    schema = parquet.schema_arrow
+    missing = [name for name in PAIR_SCHEMA.names if name not in schema.names]
     if missing:
-        raise OptionError(f"{path}: missing pair column(s) {missing}")
-    return meta.metadata.num_rows
+        return f"missing pair column(s) {missing}"
+    if not parquet.metadata.num_rows:
+        return None
+    for field in PAIR_SCHEMA:
+        kind = schema.field(field.name).type
+        if pa.types.is_dictionary(kind):  # e.g. a pandas category: cast to its values
+            kind = kind.value_type
+        number = pa.types.is_floating(kind) or pa.types.is_integer(kind)
+        text = pa.types.is_string(kind) or pa.types.is_large_string(kind)
+        if not (number if field.name == "score" else text):
+            return f"column {field.name!r} is {kind}, expected {field.type}"
+        nulls = _null_count(parquet, field.name)
+        if nulls:
+            return f"column {field.name!r} has null values ({nulls:,} rows)"
+    scores = parquet.read(columns=["score"]).column(0).cast(pa.float64())
+    inside = pc.sum(pc.and_(pc.greater_equal(scores, 0.0), pc.less_equal(scores, 1.0)))
+    if inside.as_py() != len(scores):
+        return (f"column 'score' has {len(scores) - inside.as_py():,} value(s) outside [0, 1] "
+                "or NaN")
+    schemes = set(parquet.read(columns=["scheme"]).column(0).unique().to_pylist())
+    unknown = sorted(schemes - set(PAIR_SCHEMES))
+    if unknown:
+        return f"column 'scheme' has unknown value(s) {unknown} (known: {list(PAIR_SCHEMES)})"
+    return None
+
+
+def _null_count(parquet: pq.ParquetFile, name: str) -> int:
+    """Nulls of column ``name``: from the footer statistics, or by reading the column when a
+    row group has none."""
+    meta = parquet.metadata
+    leaf = [meta.schema.column(i).path for i in range(meta.num_columns)].index(name)
+    total = 0
+    for group in range(meta.num_row_groups):
+        stats = meta.row_group(group).column(leaf).statistics
+        if stats is None or not stats.has_null_count:
+            return parquet.read(columns=[name]).column(0).null_count
+        total += stats.null_count
+    return total
 
 
 def input_summaries(pattern: str) -> list[dict[str, Any]]:
@@ -252,6 +313,7 @@ class CorpusSettings:
     valid_fraction: float
     num_shards: int
     num_valid_shards: int
+    max_rows: int
     codec: str
     runner: str
     question: list[str]
@@ -267,7 +329,7 @@ class CorpusSettings:
             raise OptionError("--input is not used by build_corpus: give --question/--general")
         if not 0.0 <= corpus.valid_fraction < 1.0:
             raise OptionError(f"--valid_fraction must be in [0, 1), got {corpus.valid_fraction}")
-        for name in ("num_shards", "num_valid_shards"):
+        for name in ("num_shards", "num_valid_shards", "max_rows"):
             value = getattr(io_opts if name == "num_shards" else corpus, name)
             if value < 1:
                 raise OptionError(f"--{name} must be >= 1, got {value}")
@@ -285,6 +347,7 @@ class CorpusSettings:
             valid_fraction=corpus.valid_fraction,
             num_shards=io_opts.num_shards,
             num_valid_shards=corpus.num_valid_shards,
+            max_rows=corpus.max_rows,
             codec=io_opts.codec,
             runner=options.view_as(StandardOptions).runner or "DirectRunner",
             question=corpus.question or DEFAULT_QUESTION,
@@ -328,6 +391,12 @@ def build_pipeline(options: PipelineOptions, settings: CorpusSettings):
         targets = balance_targets(rows[QUESTION], rows[GENERAL], settings.ratio, settings.mode)
     except ValueError as err:
         raise OptionError(str(err)) from None
+    planned = sum(targets.values())
+    if planned > settings.max_rows:
+        raise OptionError(
+            f"--max_rows: the plan is {planned:,} rows ({targets[QUESTION]:,} question + "
+            f"{targets[GENERAL]:,} general, --mode {settings.mode} --ratio {settings.ratio}) "
+            f"> --max_rows {settings.max_rows:,}; change --ratio/--mode or raise --max_rows")
     static = {
         "format": MANIFEST_FORMAT,
         "version": pipelines.__version__,

@@ -5,8 +5,9 @@
 
 Input lines: ``{"id": str, "text": str}`` (or Parquet with those columns). The text is split
 with ``similarity.split_sentences(text, max_len)``; pairs inside the document are kept when
-``SCHEMES["doc"].low <= score < SCHEMES["doc"].high`` (higher than QA: sharing a document is
-weaker evidence than answering one question). Without arguments: the bundled real sample
+``SCHEMES["doc"].low <= score < SCHEMES["doc"].high`` and no pair filter of the scheme
+(``similarity.pair_filters.SCHEME_RULES["doc"]``) drops them; judged document pairs stay far
+less precise than QA pairs (docs/similarity.md). Without arguments: the bundled real sample
 ``pipelines/data/docs_sample.jsonl`` → ``./out/doc``.
 """
 

@@ -10,24 +10,43 @@ independent hash. 63 bits, so hashes fit Beam's signed 64-bit integer coder.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable, Iterator
 
 HASH_BITS = 63
 
 
-def content_digest(seed: int, *parts: str, digest_size: int = 8) -> bytes:
-    """blake2b digest of ``seed`` and ``parts`` (see the module docstring)."""
+def _hasher(seed: int, parts: Iterable[str], digest_size: int = 8):
     h = hashlib.blake2b(digest_size=digest_size)
     h.update(int(seed).to_bytes(16, "little", signed=True))
+    _add(h, parts)
+    return h
+
+
+def _add(h, parts: Iterable[str]) -> None:
     for part in parts:
         data = part.encode("utf-8", "surrogatepass")
         h.update(len(data).to_bytes(8, "little"))
         h.update(data)
-    return h.digest()
+
+
+def content_digest(seed: int, *parts: str, digest_size: int = 8) -> bytes:
+    """blake2b digest of ``seed`` and ``parts`` (see the module docstring)."""
+    return _hasher(seed, parts, digest_size).digest()
 
 
 def content_hash(seed: int, *parts: str) -> int:
     """The top ``HASH_BITS`` bits of ``content_digest`` as an integer in ``[0, 2**63)``."""
     return int.from_bytes(content_digest(seed, *parts), "big") >> (64 - HASH_BITS)
+
+
+def content_hashes(seed: int, parts: Iterable[str], lasts: Iterable[str]) -> Iterator[int]:
+    """``content_hash(seed, *parts, last)`` for each of ``lasts``; the common ``parts`` are
+    hashed once (about 3x faster for many ``lasts``, e.g. the copies of one corpus row)."""
+    prefix = _hasher(seed, parts)
+    for last in lasts:
+        h = prefix.copy()
+        _add(h, (last,))
+        yield int.from_bytes(h.digest(), "big") >> (64 - HASH_BITS)
 
 
 def unit_hash(seed: int, *parts: str) -> float:

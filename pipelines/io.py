@@ -9,9 +9,11 @@ as Parquet (``--input_format`` overrides the choice by extension).
 
 from __future__ import annotations
 
+import bz2
 import io
 import json
 import logging
+import lzma
 import math
 import time
 import zlib
@@ -22,6 +24,7 @@ from typing import Any, BinaryIO, TypeVar
 import apache_beam as beam
 import pyarrow as pa
 import pyarrow.parquet as pq
+import zstandard
 from apache_beam.io import fileio
 from apache_beam.io.filesystem import BeamIOError, CompressionTypes
 from apache_beam.io.filesystems import FileSystems
@@ -35,6 +38,7 @@ from pipelines.schema import (
     REJECTED_PREFIX,
     SHARD_TEMPLATE,
     SUMMARY_FILE,
+    Rejected,
     dead_letter,
     too_large_detail,
 )
@@ -104,13 +108,134 @@ def _finish_line(line_no: int, parts: list[bytes], size: int, over: bool):
     return line_no, line, size, over
 
 
-def iter_parquet_rows(f: BinaryIO, batch_size: int = 512) -> Iterator[tuple[int, dict[str, Any]]]:
-    """Yield ``(row_no, row)`` (1-based) from a Parquet file, one record batch in memory."""
+def iter_parquet_rows(
+    f: BinaryIO, batch_size: int = 512
+) -> Iterator[tuple[int, dict[str, Any] | Rejected]]:
+    """Yield ``(row_no, row)`` (1-based) from a Parquet file, one record batch in memory.
+
+    A bad row or row group costs only itself: a row holding a string that is not valid UTF-8
+    comes as ``Rejected("invalid_utf8")`` in place of the row, one with another value Python
+    cannot hold (a timestamp out of range) as ``Rejected("invalid_record")``; a row group
+    that cannot be decoded comes as one ``Rejected("unreadable_rows")`` (numbered by its
+    first unread row, the count in the detail), and the next row group is read.
+    """
+    parquet = pq.ParquetFile(f)
     row_no = 0
-    for batch in pq.ParquetFile(f).iter_batches(batch_size=batch_size):
-        for row in batch.to_pylist():
-            row_no += 1
-            yield row_no, row
+    for group in range(parquet.num_row_groups):
+        end = row_no + parquet.metadata.row_group(group).num_rows
+        try:
+            for batch in parquet.iter_batches(batch_size=batch_size, row_groups=[group]):
+                for row in _batch_rows(batch):
+                    row_no += 1
+                    yield row_no, row
+        except (OSError, pa.ArrowException) as err:
+            detail = (f"row group {group}: rows {row_no + 1}-{end} ({end - row_no} rows) not "
+                      f"read: {type(err).__name__}: {err}")
+            yield row_no + 1, Rejected("unreadable_rows", detail)
+            row_no = end
+
+
+_ROW_ERRORS = (ValueError, OverflowError, pa.ArrowException)
+"""What converting one Parquet row to Python may raise (bad UTF-8, a date out of range, ...)."""
+
+
+def _batch_rows(batch: pa.RecordBatch) -> list[dict[str, Any] | Rejected]:
+    try:
+        return batch.to_pylist()
+    except _ROW_ERRORS:
+        return [_one_row(batch.slice(k, 1)) for k in range(batch.num_rows)]
+
+
+def _one_row(batch: pa.RecordBatch) -> dict[str, Any] | Rejected:
+    try:
+        return batch.to_pylist()[0]
+    except UnicodeDecodeError as err:
+        return Rejected("invalid_utf8", f"a string value: {err.reason} at byte {err.start}")
+    except _ROW_ERRORS as err:
+        return Rejected("invalid_record", f"{type(err).__name__}: {err}")
+
+
+_DECOMPRESSORS = {
+    CompressionTypes.GZIP: lambda: zlib.decompressobj(zlib.MAX_WBITS | 16),
+    CompressionTypes.DEFLATE: zlib.decompressobj,
+    CompressionTypes.BZIP2: bz2.BZ2Decompressor,
+    CompressionTypes.LZMA: lzma.LZMADecompressor,
+    CompressionTypes.ZSTD: lambda: zstandard.ZstdDecompressor(
+        max_window_size=1 << 31).decompressobj(),
+}
+"""Beam's compression type → a new streaming decompressor (each has ``eof`` and
+``unused_data``); the same codecs and window limit as Beam's ``CompressedFile``."""
+DECOMPRESSION_ERRORS = (EOFError, OSError, zlib.error, lzma.LZMAError, zstandard.ZstdError)
+_FEED_BYTES = 1 << 16
+_ZSTD_FEED_BYTES = 1 << 8
+
+
+class CheckedDecompression:
+    """The decompressed bytes of ``raw`` (a binary stream), read with ``read(size)``.
+
+    Unlike Beam's ``CompressedFile``, which returns EOF where the compressed stream breaks
+    off, a stream that ends before its end-of-stream marker raises ``EOFError``, and corrupt
+    data raises the codec's error (``DECOMPRESSION_ERRORS``); concatenated streams
+    (multi-member gzip, bzip2) are read one after another. Memory is bounded: zlib, bzip2 and
+    LZMA return at most ``size`` bytes per call (``max_length``); zstandard cannot, so it is
+    fed ``_ZSTD_FEED_BYTES`` at a time (at most ~32,768 × that: 8 MiB of zeros).
+    """
+
+    def __init__(self, raw: BinaryIO, compression_type: str):
+        self.raw = raw
+        self.new_decompressor = _DECOMPRESSORS[compression_type]
+        self.bounded = compression_type != CompressionTypes.ZSTD
+        self.feed = _FEED_BYTES if self.bounded else _ZSTD_FEED_BYTES
+        self.decompressor = self.new_decompressor()
+        self.pending = b""
+        self.started = False
+        self.error: Exception | None = None
+
+    def read(self, size: int) -> bytes:
+        """Up to ``size`` (> 0) decompressed bytes, fewer only at the end; ``b""`` at the clean
+        end."""
+        if self.error is not None:
+            raise self.error
+        pieces, total = [], 0
+        try:
+            while total < size and (piece := self._decompress(size - total)):
+                pieces.append(piece)
+                total += len(piece)
+        except DECOMPRESSION_ERRORS as err:
+            if not pieces:
+                raise
+            self.error = err  # the bytes before the break first, the error on the next read
+        return b"".join(pieces)
+
+    def _decompress(self, size: int) -> bytes:
+        out = b""
+        while not out:
+            if self.decompressor.eof:
+                self.pending = self.decompressor.unused_data + self.pending
+                self.pending = self.pending or self.raw.read(self.feed)
+                if not self.pending:
+                    return b""
+                self.decompressor = self.new_decompressor()
+            if not self.pending and getattr(self.decompressor, "needs_input", True):
+                self.pending = self.raw.read(self.feed)
+                if not self.pending:
+                    if self.started:
+                        raise EOFError("compressed stream ended before its end-of-stream marker")
+                    return b""
+            self.started = True
+            if self.bounded:
+                out = self.decompressor.decompress(self.pending, size)
+                self.pending = getattr(self.decompressor, "unconsumed_tail", b"")
+            else:
+                out, self.pending = self.decompressor.decompress(self.pending), b""
+        return out
+
+
+def decompressed(raw: BinaryIO, path: str) -> BinaryIO | CheckedDecompression:
+    """``raw`` (the file's bytes), decompressed by ``path``'s extension as Beam would
+    (``CompressionTypes.detect_compression_type``) but checked (``CheckedDecompression``)."""
+    kind = CompressionTypes.detect_compression_type(path)
+    return raw if kind == CompressionTypes.UNCOMPRESSED else CheckedDecompression(raw, kind)
 
 
 class Progress:
@@ -134,15 +259,15 @@ class Progress:
 class _ReadFileRecords(beam.DoFn):
     """ReadableFile → ``(source, line_no, payload)`` with payload bytes (JSONL) or dict (Parquet).
 
-    Over-long lines and files that break off (corrupt gzip, bad Parquet) become dead letters on
-    the ``REJECTED`` output; each counts as one record read, so read = accepted + rejected.
+    Over-long lines and files that break off (a truncated or corrupt archive, bad Parquet)
+    become dead letters on the ``REJECTED`` output, with the number of records read before;
+    each counts as one record read, so read = accepted + rejected.
     """
 
     def __init__(self, max_record_bytes: int, requested_format: str):
         self.max_record_bytes = max_record_bytes
         self.requested_format = requested_format
         self.records_read = Metrics.counter(NAMESPACE, "records_read")
-        self.too_large = Metrics.counter(NAMESPACE, "rejected_too_large")
         self.unreadable = Metrics.counter(NAMESPACE, "rejected_unreadable_file")
 
     def setup(self):
@@ -152,19 +277,17 @@ class _ReadFileRecords(beam.DoFn):
         path = readable_file.metadata.path
         count = 0
         try:
-            for line_no, payload, size, too_large in self._records(readable_file, path):
+            for line_no, payload, size, rejected in self._records(readable_file, path):
                 count += 1
                 self.records_read.inc()
                 self.progress.tick()
-                if too_large:
-                    self.too_large.inc()
-                    detail = too_large_detail(size, self.max_record_bytes)
-                    yield beam.pvalue.TaggedOutput(
-                        REJECTED, dead_letter(path, line_no, "too_large", detail, payload, size)
-                    )
-                else:
+                if rejected is None:
                     yield path, line_no, payload
-        except (OSError, EOFError, ValueError, zlib.error, pa.ArrowException) as err:
+                    continue
+                Metrics.counter(NAMESPACE, f"rejected_{rejected.reason}").inc()
+                yield beam.pvalue.TaggedOutput(REJECTED, dead_letter(
+                    path, line_no, rejected.reason, rejected.detail, payload, size))
+        except (*DECOMPRESSION_ERRORS, ValueError, pa.ArrowException) as err:
             self.records_read.inc()
             self.unreadable.inc()
             detail = f"{type(err).__name__}: {err} (after {count} records)"
@@ -174,13 +297,20 @@ class _ReadFileRecords(beam.DoFn):
         _LOG.info("read %d records from %s", count, path)
 
     def _records(self, readable_file: fileio.ReadableFile, path: str):
+        """``(line_no, payload, size, Rejected or None)`` for each line or row of the file."""
         if input_format(path, self.requested_format) == "parquet":
             with readable_file.open(compression_type=CompressionTypes.UNCOMPRESSED) as f:
                 for row_no, row in iter_parquet_rows(f):
-                    yield row_no, row, 0, False
+                    if isinstance(row, Rejected):
+                        yield row_no, "", 0, row
+                    else:
+                        yield row_no, row, 0, None
         else:
-            with readable_file.open() as f:
-                yield from iter_lines(f, self.max_record_bytes)
+            with readable_file.open(compression_type=CompressionTypes.UNCOMPRESSED) as raw:
+                lines = iter_lines(decompressed(raw, path), self.max_record_bytes)
+                for line_no, line, size, too_large in lines:
+                    detail = too_large_detail(size, self.max_record_bytes)
+                    yield line_no, line, size, Rejected("too_large", detail) if too_large else None
 
 
 class ReadRecords(beam.PTransform):

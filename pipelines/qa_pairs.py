@@ -6,7 +6,8 @@
 Input lines: ``{"id": str, "question": str, "answers": [str, ...]}`` (or Parquet with those
 columns). Every answer is split with ``similarity.split_sentences(answer, max_len)``; sentence
 pairs are scored across different answers only (never two sentences of one answer) and kept
-when ``SCHEMES["qa"].low <= score < SCHEMES["qa"].high``. Without arguments: the bundled real
+when ``SCHEMES["qa"].low <= score < SCHEMES["qa"].high`` and no pair filter of the scheme
+(``similarity.pair_filters.SCHEME_RULES["qa"]``) drops them. Without arguments: the bundled real
 sample ``pipelines/data/qa_sample.jsonl`` → ``./out/qa``.
 """
 

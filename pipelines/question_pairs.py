@@ -11,14 +11,17 @@ Input lines: ``{"id": str, "texts": [str, ...]}`` or the reference SimBERT forma
 1. every text is normalised with ``similarity.normalise`` and kept whole (questions are not
    split into sentences);
 2. blank texts are skipped (``texts_without_sentences``); texts longer than ``--max_len``
-   characters (default 64) are dropped as ``too_long``; then the sentence filters of
-   ``similarity`` (``too_short``: fewer than 5 letters/digits, ``mostly_symbols``,
-   ``low_cjk_ratio``) — counters ``sentences_dropped_<rule>``;
+   characters (default 64) are dropped as ``too_long``; then the sentence filters
+   ``similarity.text.QUESTION_FILTERS`` (``too_short``: fewer than 3 letters/digits,
+   ``masked``, ``mostly_symbols``, ``low_cjk_ratio``, ...) — counters
+   ``sentences_dropped_<rule>``;
 3. repeats of a normalised text inside one group are kept once (``duplicate_sentences``).
 
 Every pair of the remaining texts of a group is scored and kept when
 ``SCHEMES["question"].low <= score < SCHEMES["question"].high`` (only near-duplicates are
-dropped: the grouping already says the texts are similar). At most ``--max_pairs_per_group``
+dropped: the grouping already says the texts are similar), then the scheme's pair filter
+``near_copy`` drops what differs by a hedge, an inserted span or a character or two
+(``pairs_dropped_near_copy``). At most ``--max_pairs_per_group``
 pairs (default 20; 0 = all) are kept per group: those with the smallest
 ``content_hash(seed, text_a, text_b)``, so a 40-question group (780 pairs) cannot dominate.
 Then the global dedup of the QA/document pipelines. Without arguments: the bundled real

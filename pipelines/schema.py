@@ -62,7 +62,9 @@ REASONS = {
     "empty_id": "the id is an empty string",
     "empty_list": "the list of texts is empty",
     "no_text": "no text is a non-empty string",
+    "invalid_record": "validating (or, for Parquet, converting) the record raised an error",
     "unreadable_file": "the file could not be read to its end",
+    "unreadable_rows": "a Parquet row group could not be decoded (its rows and count in detail)",
 }
 
 

@@ -64,7 +64,9 @@ class _ParseRecord(beam.DoFn):
     """``(source, line_no, payload)`` → ``Group`` or a dead letter on ``REJECTED``.
 
     ``payload`` is a raw JSONL line (bytes) or a Parquet row (dict); ``to_group`` validates the
-    decoded object and raises ``Rejected`` for anything unusable.
+    decoded object and raises ``Rejected`` for anything unusable. Any other exception while
+    decoding or validating one record dead-letters that record as ``invalid_record`` (with the
+    exception's type and message): one record never fails the job.
     """
 
     def __init__(self, to_group: Callable[[dict[str, Any]], Group], max_record_bytes: int):
@@ -73,10 +75,13 @@ class _ParseRecord(beam.DoFn):
 
     def process(self, element: tuple[str, int, bytes | dict[str, Any]]):
         source, line_no, payload = element
-        size = len(payload) if isinstance(payload, bytes) else json_size(payload)
+        size = 0
         try:
+            size = len(payload) if isinstance(payload, bytes) else json_size(payload)
             group, repaired = encodable(self.to_group(self._decode(payload, size)))
-        except Rejected as rejected:
+        except Exception as err:  # one bad record must not fail the job: dead-letter it
+            rejected = err if isinstance(err, Rejected) else Rejected(
+                "invalid_record", f"{type(err).__name__}: {err}")
             counter(f"rejected_{rejected.reason}").inc()
             record = payload if isinstance(payload, bytes) else json.dumps(payload, default=str)
             yield beam.pvalue.TaggedOutput(
@@ -101,7 +106,7 @@ class _ParseRecord(beam.DoFn):
             raise Rejected("invalid_utf8", f"{err.reason} at byte {err.start}") from None
         try:
             obj = json.loads(text, strict=False)
-        except json.JSONDecodeError as err:
+        except ValueError as err:  # JSONDecodeError, or an integer of over 4,300 digits
             raise Rejected("invalid_json", str(err)) from None
         except RecursionError:
             raise Rejected("invalid_json", "nested too deeply") from None
@@ -397,7 +402,9 @@ def _capped_rows(keyed) -> Iterator[dict[str, Any]]:
 class CapPairsPerGroup(beam.PTransform):
     """Keep at most ``n`` pair rows per ``group_id``: those with the smallest
     ``content_hash(seed, text_a, text_b)`` (ties by text), so the choice depends on content and
-    seed only, never on order or workers. A group with m admitted pairs keeps min(m, n)."""
+    seed only, never on order or workers. A group with m distinct admitted pairs keeps min(m, n):
+    a pair the group gave twice (a duplicated input line) is first kept once, so the copies do
+    not take two places under the cap (counted in ``duplicate_pairs_dropped``)."""
 
     def __init__(self, n: int, seed: int = 0):
         super().__init__()
@@ -408,6 +415,7 @@ class CapPairsPerGroup(beam.PTransform):
     def expand(self, rows):
         return (
             rows
+            | "OncePerGroup" >> DedupPairs(within_group=True)
             | "KeyByGroup" >> beam.Map(_pair_cap_key, self.seed)
             | "SmallestHashes" >> beam.CombinePerKey(_SmallestKeys(self.n))
             | "KeptRows" >> beam.FlatMap(_capped_rows)
@@ -436,25 +444,34 @@ class _SmallestGroup(beam.CombineFn):
         return accumulator
 
 
-def _pair_key(row: dict[str, Any]):
-    return (row["text_a"], row["text_b"]), (row["group_id"], row["score"], row["scheme"])
+def _pair_key(row: dict[str, Any], within_group: bool):
+    texts = (row["text_a"], row["text_b"])
+    key = (row["group_id"], *texts) if within_group else texts
+    return key, (row["group_id"], row["score"], row["scheme"])
 
 
-def _distinct_row(keyed) -> dict[str, Any]:
-    (text_a, text_b), ((group_id, value, scheme), count) = keyed
+def _distinct_row(keyed, within_group: bool) -> dict[str, Any]:
+    key, ((group_id, value, scheme), count) = keyed
+    text_a, text_b = key[-2:]
     counter("duplicate_pairs_dropped").inc(count - 1)
-    counter("pairs_written").inc()
+    if not within_group:
+        counter("pairs_written").inc()
     return {"text_a": text_a, "text_b": text_b, "score": value, "scheme": scheme,
             "group_id": group_id}
 
 
 class DedupPairs(beam.PTransform):
-    """Keep each ``(text_a, text_b)`` once, from the smallest ``group_id`` (deterministic)."""
+    """Keep each ``(text_a, text_b)`` once, from the smallest ``group_id`` (deterministic);
+    with ``within_group``, each ``(group_id, text_a, text_b)`` once (``CapPairsPerGroup``)."""
+
+    def __init__(self, within_group: bool = False):
+        super().__init__()
+        self.within_group = within_group
 
     def expand(self, rows):
         return (
             rows
-            | "KeyByPair" >> beam.Map(_pair_key)
+            | "KeyByPair" >> beam.Map(_pair_key, self.within_group)
             | "KeepFirstGroup" >> beam.CombinePerKey(_SmallestGroup())
-            | "ToRow" >> beam.Map(_distinct_row)
+            | "ToRow" >> beam.Map(_distinct_row, self.within_group)
         )

@@ -26,6 +26,9 @@ exactly ``score()`` of the two sentences; they differ only in which pairs they s
   ratio whose float value rounds up to ``low``. The surviving pairs' overlaps are then counted
   exactly in NumPy (``_overlaps``) and only pairs with ``o / (|x| + |y| - o) >= low`` (the
   same correctly rounded division as ``jaccard``) are scored. Output equals ``brute``.
+  Memory: the prefix matches are made for blocks of x of about ``_MATCHES_PER_BLOCK``
+  matches and the overlaps counted in runs of as many tokens, so the peak is O(that + the
+  group's tokens), not O(matches), which grows as n² (12,000 real sentences: 126 MiB).
 - ``lsh``: MinHash signatures (``minhash_signatures``, equal to datasketch's seeded
   ``MinHash``) banded with the bands × rows datasketch's ``MinHashLSH`` picks for a threshold
   below ``low`` (``LSHConfig``) propose candidates; each is verified with the exact score, so
@@ -51,6 +54,7 @@ LSH_CUTOFF = 1000
 _PREFIX_MARGIN = 1e-9
 _TOKENS_PER_CHUNK = 4096  # (num_perm, chunk) uint32 products stay in cache
 _TABLE_CELLS = 1 << 24
+_MATCHES_PER_BLOCK = 1 << 20  # prefix matches of one block of the exact path (~8 MiB/array)
 METHODS = ("auto", "brute", "exact", "lsh")
 
 
@@ -176,25 +180,46 @@ def _pairs_exact(
     probe = np.flatnonzero(probe)
     first = np.searchsorted(index_tokens, tokens[probe], side="left")
     counts = np.searchsorted(index_tokens, tokens[probe], side="right") - first
-    rows = np.repeat(probe, counts)
-    matches = index[_ranges(first, counts)]
-    x, y = owner[rows], owner[matches]
-    keep = (step[y] < step[x]) & (sizes[y] / sizes[x] >= low) & _separated(labels, x, y)
-    rows, matches, x, y = rows[keep], matches[keep], x[keep], y[keep]
-    code = x * n + y
-    if not len(code):
-        return
-    by_pair = np.argsort(code, kind="stable")  # rows are in (x, rank) order: ranks stay sorted
-    code, x, y = code[by_pair], x[by_pair], y[by_pair]
-    i, j = position[rows[by_pair]], position[matches[by_pair]]
-    starts = np.flatnonzero(np.r_[True, code[1:] != code[:-1]])
-    shared_before = np.arange(len(code)) - np.repeat(starts, np.diff(np.r_[starts, len(code)]))
-    bound = shared_before + np.minimum(sizes[x] - i, sizes[y] - j)
-    passes = bound >= t / (1 + t) * (sizes[x] + sizes[y])
-    x, y = np.divmod(code[starts[np.logical_and.reduceat(passes, starts)]], n)
-    overlap = _overlaps(x, y, sizes, owner, tokens, width)
-    admitted = overlap / (sizes[x] + sizes[y] - overlap) >= low  # = jaccard(x, y) >= low
-    yield from zip(y[admitted].tolist(), x[admitted].tolist())
+    for block in _match_blocks(owner[probe], counts):
+        rows = np.repeat(probe[block], counts[block])
+        matches = index[_ranges(first[block], counts[block])]
+        x, y = owner[rows], owner[matches]
+        keep = (step[y] < step[x]) & (sizes[y] / sizes[x] >= low) & _separated(labels, x, y)
+        rows, matches, x, y = rows[keep], matches[keep], x[keep], y[keep]
+        code = x * n + y
+        if not len(code):
+            continue
+        by_pair = np.argsort(code, kind="stable")  # rows in (x, rank) order: ranks stay sorted
+        code, x, y = code[by_pair], x[by_pair], y[by_pair]
+        i, j = position[rows[by_pair]], position[matches[by_pair]]
+        starts = np.flatnonzero(np.r_[True, code[1:] != code[:-1]])
+        shared_before = np.arange(len(code)) - np.repeat(starts, np.diff(np.r_[starts, len(code)]))
+        bound = shared_before + np.minimum(sizes[x] - i, sizes[y] - j)
+        passes = bound >= t / (1 + t) * (sizes[x] + sizes[y])
+        x, y = np.divmod(code[starts[np.logical_and.reduceat(passes, starts)]], n)
+        for run in _runs((np.cumsum(sizes[y]) - sizes[y]) // _MATCHES_PER_BLOCK):
+            xs, ys = x[run], y[run]  # about _MATCHES_PER_BLOCK tokens of y: _overlaps' arrays
+            overlap = _overlaps(xs, ys, sizes, owner, tokens, width)
+            admitted = overlap / (sizes[xs] + sizes[ys] - overlap) >= low  # jaccard >= low
+            yield from zip(ys[admitted].tolist(), xs[admitted].tolist())
+
+
+def _runs(block_ids: np.ndarray) -> list[slice]:
+    """Slices of the runs of equal values in the non-decreasing ``block_ids``."""
+    bounds = np.r_[np.flatnonzero(np.r_[True, np.diff(block_ids) != 0]), len(block_ids)]
+    return [slice(start, stop) for start, stop in zip(bounds[:-1].tolist(), bounds[1:].tolist())]
+
+
+def _match_blocks(probe_owner: np.ndarray, counts: np.ndarray) -> list[slice]:
+    """Slices of the probe rows (sorted by sentence) in whole sentences, each with about
+    ``_MATCHES_PER_BLOCK`` prefix matches (``counts`` per row) at most, or one sentence: all
+    matches of a pair come from the probe rows of its later sentence x, so blocks of x are
+    independent, and the peak memory is O(_MATCHES_PER_BLOCK + the matches of one sentence)
+    instead of O(all matches), which grows as n² in a big group of similar sentences."""
+    new_sentence = np.r_[True, probe_owner[1:] != probe_owner[:-1]]
+    matches_before = np.cumsum(counts) - counts
+    sentence_start = np.maximum.accumulate(np.where(new_sentence, matches_before, 0))
+    return _runs(sentence_start // _MATCHES_PER_BLOCK)
 
 
 @lru_cache(maxsize=64)

@@ -176,6 +176,8 @@ def test_main_turns_option_errors_into_exit_code_2(capsys):
     (["--low", "0.9", "--high", "0.5"], "--low/--high"),
     (["--max_len", "0"], "--max_len"),
     (["--num_shards", "-1"], "--num_shards"),
+    (["--pair_filters", "near_copy,near_copies"], "--pair_filters: unknown pair filter"),
+    (["--boilerplate_groups", "1"], "--boilerplate_groups must be >= 2"),
     (["--input", "/nowhere/*.jsonl"], "--input"),
     (["--runner=DataflowRunner", "--project=p-1", "--region=r", "--temp_location=gs://b/t"],
      "--input"),
@@ -183,3 +185,15 @@ def test_main_turns_option_errors_into_exit_code_2(capsys):
 def test_bad_options_raise_errors_naming_the_option(argv, option, tmp_path):
     with pytest.raises(OptionError, match=option):
         qa_pairs.run([*argv, "--output", str(tmp_path)])
+
+
+def test_pair_filters_option_none_and_a_chosen_rule(shared_data, tmp_path):
+    path, _ = real_slice(shared_data, tmp_path, 150)
+    run_qa(path, tmp_path / "none", "--pair_filters", "none")
+    run_qa(path, tmp_path / "one", "--pair_filters", "near_copy")
+    none, one = (read_json(str(tmp_path / name / "_summary.json")) for name in ("none", "one"))
+    assert none["options"]["pair_filters"] == [] and none["pairs_dropped_by_rule"] == {}
+    assert one["options"]["pair_filters"] == ["near_copy"]
+    assert set(one["pairs_dropped_by_rule"]) == {"near_copy"}
+    assert one["counters"]["pairs_written"] == (
+        none["counters"]["pairs_written"] - one["pairs_dropped_by_rule"].get("near_copy", 0))
