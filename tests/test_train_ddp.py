@@ -19,7 +19,7 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 
 from model import RoFormerSim, RoFormerSimConfig, Tokenizer
-from model.data import PairCollator
+from model.data import MANIFEST_FILE, PairCollator
 from model.distributed import World
 from model.train import TrainConfig, Trainer, main, read_metrics
 from tests.conftest import REPO
@@ -44,7 +44,7 @@ def pairs_dir(tmp_path_factory, lcqmc_positives):
               "valid-00000-of-00001.parquet": table.slice(160)}
     for name, part in shards.items():
         pq.write_table(part, out / name, row_group_size=20)
-    (out / "manifest.json").write_text(json.dumps({"shards": [
+    (out / MANIFEST_FILE).write_text(json.dumps({"shards": [
         {"file": name, "split": name.split("-")[0]} for name in shards]}))
     return out
 
