@@ -14,6 +14,7 @@ name up to the first dot: ``LCQMC.valid.data`` → ``LCQMC``. Metrics:
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -140,10 +141,13 @@ def normalize_rows(vectors: np.ndarray) -> np.ndarray:
 
 
 def spearman(labels: np.ndarray, scores: np.ndarray) -> float:
-    """Spearman's rank correlation ρ (ties get average ranks), via ``scipy.stats.spearmanr``."""
-    from scipy.stats import spearmanr
+    """Spearman's rank correlation ρ (ties get average ranks), via ``scipy.stats.spearmanr``;
+    NaN, without scipy's warning, when either side is constant (ρ undefined; JSON gets null)."""
+    from scipy.stats import ConstantInputWarning, spearmanr
 
-    return float(spearmanr(labels, scores).statistic)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConstantInputWarning)
+        return float(spearmanr(labels, scores).statistic)
 
 
 def pair_cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
