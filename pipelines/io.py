@@ -237,6 +237,19 @@ def decompressed(raw: BinaryIO, path: str) -> BinaryIO | CheckedDecompression:
     return raw if kind == CompressionTypes.UNCOMPRESSED else CheckedDecompression(raw, kind)
 
 
+def source_name(path: str) -> str:
+    """``path`` as valid UTF-8 text, for records and dead letters (``source``).
+
+    A file name that is not UTF-8 reaches Python with its bad bytes as lone surrogates
+    (``surrogateescape``), which Beam's coders cannot encode; they are written as ``\\xNN``.
+    """
+    try:
+        raw = path.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        raw = path.encode("utf-8", "backslashreplace")
+    return raw.decode("utf-8", "backslashreplace")
+
+
 class Progress:
     """Logs what one worker has done so far, at most once every ``PROGRESS_SECONDS``.
 
@@ -274,6 +287,7 @@ class _ReadFileRecords(beam.DoFn):
 
     def process(self, readable_file: fileio.ReadableFile):
         path = readable_file.metadata.path
+        source = source_name(path)
         count = 0
         try:
             for line_no, payload, size, rejected in self._records(readable_file, path):
@@ -281,17 +295,17 @@ class _ReadFileRecords(beam.DoFn):
                 self.records_read.inc()
                 self.progress.tick()
                 if rejected is None:
-                    yield path, line_no, payload
+                    yield source, line_no, payload
                     continue
                 Metrics.counter(NAMESPACE, f"rejected_{rejected.reason}").inc()
                 yield beam.pvalue.TaggedOutput(REJECTED, dead_letter(
-                    path, line_no, rejected.reason, rejected.detail, payload, size))
+                    source, line_no, rejected.reason, rejected.detail, payload, size))
         except (*DECOMPRESSION_ERRORS, ValueError, pa.ArrowException) as err:
             self.records_read.inc()
             self.unreadable.inc()
             detail = f"{type(err).__name__}: {err} (after {count} records)"
             yield beam.pvalue.TaggedOutput(
-                REJECTED, dead_letter(path, None, "unreadable_file", detail, "", 0)
+                REJECTED, dead_letter(source, None, "unreadable_file", detail, "", 0)
             )
         _LOG.info("read %d records from %s", count, path)
 

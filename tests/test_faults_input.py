@@ -166,6 +166,22 @@ def test_one_bad_parquet_value_or_row_group_loses_only_itself(tmp_path):
                     label="CheckDetails")
 
 
+def test_a_file_name_that_is_not_utf8_is_read_and_named(shared_data, tmp_path):
+    """Probe: a file named with bytes that are not UTF-8 (``f\\xff.jsonl``) crashed the read
+    (UnicodeEncodeError in Beam's coder); its records are read and its dead letters name it
+    with the bad byte written as ``\\xff``."""
+    lines = qa_lines(shared_data, 10)
+    (tmp_path / "in").mkdir()
+    name = bytes(tmp_path / "in") + b"/f\xff.jsonl"
+    with open(name, "wb") as f:
+        f.write(b"\n".join([*lines, b"{broken"]) + b"\n")
+    run_qa(tmp_path / "in" / "*.jsonl", tmp_path / "out")
+    books, letters = outcome(tmp_path / "out")
+    assert books == {"records_read": 11, "accepted": 10, "rejected": 1, "balanced": True}
+    assert [(d["source"].rsplit("/", 1)[1], d["line_no"]) for d in letters] == [
+        ("f\\xff.jsonl", 11)]
+
+
 def test_a_duplicated_question_line_does_not_shrink_its_group(shared_data, tmp_path):
     """Item 5: the same group twice gives the same capped pairs as once (was half of them)."""
     lines = (shared_data / "groups" / "groups_sample.jsonl").read_bytes().splitlines()
