@@ -72,6 +72,7 @@ from pipelines.options import (
     SamplingOptions,
     make_pipeline,
     parse_options,
+    path_argument,
 )
 from pipelines.report import REPORT_FILE
 from pipelines.schema import PAIR_SCHEMA, PAIR_SCHEMES, PAIRS_PREFIX, SUMMARY_FILE
@@ -90,9 +91,9 @@ class CorpusOptions(PipelineOptions):
 
     @classmethod
     def _add_argparse_args(cls, parser: argparse.ArgumentParser) -> None:
-        parser.add_argument("--question", nargs="+", default=None,
+        parser.add_argument("--question", nargs="+", default=None, type=path_argument,
                             help="question pair globs or folders (default out/question)")
-        parser.add_argument("--general", nargs="+", default=None,
+        parser.add_argument("--general", nargs="+", default=None, type=path_argument,
                             help="general (qa, doc) pair globs or folders "
                                  "(default out/qa out/doc)")
         parser.add_argument("--ratio", type=float, default=1.0,

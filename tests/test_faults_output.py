@@ -122,6 +122,32 @@ def test_unknown_options_exit_2_naming_them_in_every_cli(argv, named, capsys):
     assert parse_options(beam_options, "test").get_all_options()["project"] == "p-1"
 
 
+# Probe: an empty path ran on the default (``--output ""`` wrote into out/qa, ``--input ""``
+# read the bundled sample); an unknown --runner was a traceback. Both are one line, exit 2.
+@pytest.mark.parametrize("argv", [["--output", ""], ["--input", " "], ["--question", ""]])
+def test_empty_paths_are_refused_in_every_cli(argv, capsys):
+    parsers = [build_corpus.parse_settings]
+    if argv[0] != "--question":
+        parsers.append(lambda a: parse_options(a, "test", prog="python -m pipelines.qa_pairs"))
+    for parse in parsers:
+        with pytest.raises(SystemExit) as exit_info:
+            parse(argv)
+        assert exit_info.value.code == 2
+        assert f"argument {argv[0]}: must not be empty" in capsys.readouterr().err
+
+
+def test_an_unknown_runner_is_one_line(corpus_out, tmp_path, capsys):
+    base = corpus_out[0].parent
+    runs = ((qa_pairs.run, ["--input", str(QA_SAMPLE)]),
+            (build_corpus.run, ["--question", str(base / "question"), "--general",
+                                str(base / "doc")]))
+    for run, argv in runs:
+        assert main(run, [*argv, "--output", str(tmp_path / "out"), "--runner", "NoSuch"]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error: --runner: Unexpected pipeline runner: NoSuch")
+        assert err.count("\n") == 1
+
+
 # 9. An output that cannot be written is one clear line, before any input is read.
 def test_unwritable_output_is_one_line_before_reading(tmp_path, capsys):
     blocker = tmp_path / "file"
