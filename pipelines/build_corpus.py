@@ -193,7 +193,10 @@ def input_summaries(pattern: str) -> list[dict[str, Any]]:
     folder = pattern.rsplit("/", 1)[0] if "/" in pattern else "."
     found = []
     for path in matching_files(shard_prefix(folder, SUMMARY_FILE)):
-        summary = read_json(path)
+        try:
+            summary = read_json(path)
+        except ValueError as err:
+            raise OptionError(f"{err}: remove it or rerun the pipeline that wrote it") from None
         found.append({
             "path": path, "pipeline": summary.get("pipeline"), "scheme": summary.get("scheme"),
             "variant": summary.get("variant"), "thresholds": summary.get("thresholds"),

@@ -611,8 +611,14 @@ def write_json(path: str, obj: Any) -> None:
 
 
 def read_json(path: str) -> Any:
+    """The JSON document at ``path``; ``ValueError`` naming ``path`` when it is not UTF-8
+    JSON (a manifest or summary cut short or edited by hand)."""
     with FileSystems.open(path) as f:
-        return json.loads(f.read().decode())
+        data = f.read()
+    try:
+        return json.loads(data.decode())
+    except ValueError as err:
+        raise ValueError(f"{path}: not valid JSON ({err})") from None
 
 
 def read_jsonl(pattern: str) -> list[dict[str, Any]]:
@@ -628,14 +634,21 @@ def read_parquet_shards(pattern: str, schema: pa.Schema = PAIR_SCHEMA) -> pa.Tab
     """Concatenate the Parquet shards matching ``pattern``; empty shards are fine.
 
     A shard with zero rows (or zero bytes) adds nothing; no shard at all gives an empty table.
-    Every shard must carry ``schema``'s columns and types.
+    Every shard must carry ``schema``'s columns and types; one that does not, or cannot be
+    read, is a ``ValueError`` naming it.
     """
     tables = [pa.Table.from_pylist([], schema=schema)]
     for path in matching_files(pattern):
         with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
             data = f.read()
-        if data:
-            tables.append(pq.read_table(pa.BufferReader(data)).select(schema.names).cast(schema))
+        if not data:
+            continue
+        try:
+            table = pq.read_table(pa.BufferReader(data)).select(schema.names).cast(schema)
+        except (KeyError, pa.ArrowException) as err:
+            problem = f"{type(err).__name__}: {err}"
+            raise ValueError(f"{path}: not a readable shard ({problem})") from None
+        tables.append(table)
     return pa.concat_tables(tables)
 
 

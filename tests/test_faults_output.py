@@ -4,6 +4,7 @@ the code before the fix. The table of what each fault gets is docs/reliability.m
 import logging
 import re
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -146,6 +147,35 @@ def test_an_unknown_runner_is_one_line(corpus_out, tmp_path, capsys):
         err = capsys.readouterr().err
         assert err.startswith("error: --runner: Unexpected pipeline runner: NoSuch")
         assert err.count("\n") == 1
+
+
+# Probe: a side file cut short or a truncated shard was a traceback (build_corpus) or a message
+# naming no file ("Could not open Parquet input source '<Buffer>'", report).
+def test_corrupt_side_files_and_shards_are_one_line_naming_the_file(corpus_out, tmp_path,
+                                                                   capsys):
+    folder, base = corpus_out[0], corpus_out[0].parent
+    broken = tmp_path / "corpus"
+    shutil.copytree(folder, broken)
+    (broken / "_manifest.json").write_text('{"shards": [')
+    assert report.main([str(broken)]) == 2
+    assert capsys.readouterr().err == (f"error: {broken}/_manifest.json: not valid JSON "
+                                       "(Expecting value: line 1 column 13 (char 12))\n")
+    shutil.copy(folder / "_manifest.json", broken / "_manifest.json")
+    shard = sorted(broken.glob("train-*.parquet"))[0]
+    shard.write_bytes(shard.read_bytes()[:-40])
+    assert report.main([str(broken)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {shard}: not a readable shard (ArrowInvalid: ")
+    assert err.count("\n") == 1
+    question = tmp_path / "question"
+    shutil.copytree(base / "question", question)
+    (question / "_summary.json").write_bytes(b"\xff")
+    argv = ["--question", str(question), "--general", str(base / "doc"), "--output",
+            str(tmp_path / "out")]
+    assert main(build_corpus.run, argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {question}/_summary.json: not valid JSON (")
+    assert err.count("\n") == 1 and not list(tmp_path.glob("out/train-*"))
 
 
 # 9. An output that cannot be written is one clear line, before any input is read.
