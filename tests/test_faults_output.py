@@ -137,6 +137,19 @@ def test_empty_paths_are_refused_in_every_cli(argv, capsys):
         assert f"argument {argv[0]}: must not be empty" in capsys.readouterr().err
 
 
+def test_build_all_output_a_file_or_empty_is_one_line(tmp_path, capsys):
+    """Probe: ``build_all --output FILE`` was an ``OutputError`` traceback; ``--output ""``
+    would write ``/qa``, ``/doc``, ... at the file system's root."""
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    assert build_all.main(["--output", str(blocker)]) == 2
+    assert f"error: --output {blocker}/qa: {blocker} is a file" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_info:
+        build_all.main(["--output", ""])
+    assert exit_info.value.code == 2
+    assert "argument --output: must not be empty" in capsys.readouterr().err
+
+
 def test_an_unknown_runner_is_one_line(corpus_out, tmp_path, capsys):
     base = corpus_out[0].parent
     runs = ((qa_pairs.run, ["--input", str(QA_SAMPLE)]),
