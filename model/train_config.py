@@ -105,6 +105,8 @@ class TrainConfig:
                              f"{self.batch_size}")
         if self.grad_accum < 1:
             raise ValueError(f"--grad_accum must be ≥ 1: {self.grad_accum}")
+        if self.maxlen < 2:
+            raise ValueError(f"--maxlen must be ≥ 2 ([CLS] and [SEP] included): {self.maxlen}")
         self.check_world(1)
         if self.stage == 2 and self.teacher is None:
             raise ValueError("--stage 2 needs --teacher DIR (the frozen teacher checkpoint)")

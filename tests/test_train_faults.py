@@ -168,3 +168,12 @@ def test_trainer_helpers_raise_errors_not_exits(shard, vocab, tmp_path):
         run(parse_config(args(shard, tmp_path / "nosuch.txt", tmp_path / "run")))
     with pytest.raises(ValueError, match="--grad_accum 3"):
         run(parse_config(args(shard, vocab, tmp_path / "run", "--grad_accum", 3)))
+
+
+@pytest.mark.parametrize("maxlen", [0, 1])
+def test_maxlen_below_cls_sep_is_refused_before_step_1(shard, vocab, tmp_path, maxlen):
+    """Probe: ``--maxlen 0`` passed the checks and failed in the data loader with a traceback
+    (``maxlen must be at least 3``)."""
+    with pytest.raises(SystemExit, match=rf"model.train: error: --maxlen must be ≥ 2 .*{maxlen}"):
+        main(args(shard, vocab, tmp_path / "run", "--steps", 1, "--maxlen", maxlen))
+    assert not (tmp_path / "run").exists()
