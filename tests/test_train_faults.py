@@ -177,3 +177,21 @@ def test_maxlen_below_cls_sep_is_refused_before_step_1(shard, vocab, tmp_path, m
     with pytest.raises(SystemExit, match=rf"model.train: error: --maxlen must be ≥ 2 .*{maxlen}"):
         main(args(shard, vocab, tmp_path / "run", "--steps", 1, "--maxlen", maxlen))
     assert not (tmp_path / "run").exists()
+
+
+def test_a_bad_metrics_line_before_the_last_is_named_not_a_silent_end(tmp_path):
+    """Probe: ``read_metrics`` stopped at the first bad line, so every record after it was
+    dropped, and a resume (``truncate_metrics``) rewrote metrics.jsonl without them."""
+    from model.metrics import METRICS_FILE, truncate_metrics
+
+    records = [json.dumps({"step": step, "loss": 1.0 / step}) for step in (1, 2, 3)]
+    path = tmp_path / METRICS_FILE
+    path.write_text(records[0] + "\n{torn\n" + "\n".join(records[1:]) + "\n", encoding="utf-8")
+    before = path.read_bytes()
+    with pytest.raises(ValueError, match=rf"{METRICS_FILE}:2: not a JSON record"):
+        read_metrics(tmp_path)
+    with pytest.raises(ValueError, match=":2: not a JSON record"):
+        truncate_metrics(tmp_path, 3)
+    assert path.read_bytes() == before
+    path.write_text("\n".join(records) + '\n{"step": 4, "lo', encoding="utf-8")
+    assert [r["step"] for r in read_metrics(tmp_path)] == [1, 2, 3]  # a torn last line
