@@ -154,3 +154,19 @@ def test_mistyped_options_exit_2_naming_the_option(cli, tiny_checkpoint, tmp_pat
         cli.main([*_cli_args(cli, tiny_checkpoint, source, tmp_path), "--ouptut", "x"])
     assert exit_info.value.code == 2
     assert "error: unrecognized arguments: --ouptut" in capsys.readouterr().err
+
+
+def test_a_byte_order_mark_is_not_part_of_the_first_sentence(tmp_path):
+    """Probe: a file saved with a UTF-8 BOM (and CRLF ends) gave ``\\ufeff今天天气很好`` as the
+    first sentence in ``generate``'s output, ``encode``'s rows and ``evaluate``'s pairs."""
+    from model.cli import text_lines
+    from model.sts import read_sts
+
+    lines = tmp_path / "lines.txt"
+    lines.write_bytes("\ufeff今天天气很好\r\n明天会下雨吗\r\n".encode())
+    assert text_lines(lines) == ["今天天气很好", "明天会下雨吗"]
+    sts = tmp_path / "bom.tsv"
+    sts.write_bytes("\ufeff今天\t明天\t1\r\n天气\t下雨\t0\r\n".encode())
+    task = read_sts(sts)
+    assert (task.text_a, task.text_b, task.labels.tolist()) == (["今天", "天气"], ["明天", "下雨"],
+                                                                [1.0, 0.0])
