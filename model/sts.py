@@ -140,9 +140,13 @@ def normalize_rows(vectors: np.ndarray) -> np.ndarray:
 
 
 def spearman(labels: np.ndarray, scores: np.ndarray) -> float:
-    """Spearman's rank correlation ρ (ties get average ranks), via ``scipy.stats.spearmanr``."""
+    """Spearman's rank correlation ρ (ties get average ranks), via ``scipy.stats.spearmanr``;
+    NaN (undefined) when either side is constant, without scipy's ``ConstantInputWarning``,
+    which printed a source line of ours on stderr."""
     from scipy.stats import spearmanr
 
+    if len(labels) < 2 or np.ptp(labels) == 0 or np.ptp(scores) == 0:
+        return math.nan
     return float(spearmanr(labels, scores).statistic)
 
 

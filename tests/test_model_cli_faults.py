@@ -170,3 +170,18 @@ def test_a_byte_order_mark_is_not_part_of_the_first_sentence(tmp_path):
     task = read_sts(sts)
     assert (task.text_a, task.text_b, task.labels.tolist()) == (["今天", "天气"], ["明天", "下雨"],
                                                                 [1.0, 0.0])
+
+
+def test_undefined_spearman_is_nan_without_a_scipy_warning():
+    """Probe: constant labels or cosines printed scipy's ``ConstantInputWarning`` with a source
+    line of ``model/sts.py`` on stderr; ρ is NaN (null in ``--out``) and nothing is printed."""
+    import warnings
+
+    from model.sts import spearman
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for labels, scores in (([1.0, 1.0, 1.0], [0.1, 0.5, 0.9]), ([0.0, 1.0], [0.3, 0.3]),
+                               ([1.0], [0.2])):
+            assert np.isnan(spearman(np.array(labels), np.array(scores)))
+        assert spearman(np.array([0.0, 1.0, 2.0]), np.array([0.1, 0.3, 0.2])) == 0.5
