@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from model.roformer import RoFormerSimConfig
+from model.tokenizer import load_vocab
 
 PRESETS = ("tiny", "small", "base")
 SIM_LOSSES = ("contrastive", "am_softmax")
@@ -125,8 +126,13 @@ class TrainConfig:
                 RoFormerSimConfig.from_json(self.config)
             except (ValueError, TypeError, AttributeError) as err:
                 raise ValueError(f"--config {self.config}: not a model config ({err})") from err
-        if self.vocab is not None and not self.vocab.is_file():
-            raise FileNotFoundError(f"--vocab {self.vocab}: file not found")
+        if self.vocab is not None:
+            if not self.vocab.is_file():
+                raise FileNotFoundError(f"--vocab {self.vocab}: file not found")
+            try:
+                load_vocab(self.vocab)
+            except ValueError as err:
+                raise ValueError(f"--vocab: {err}") from None
         if self.steps < 1 or self.save_every < 1:
             raise ValueError("--steps and --save_every must be ≥ 1")
         if self.eval_every < 0:

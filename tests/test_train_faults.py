@@ -195,3 +195,16 @@ def test_a_bad_metrics_line_before_the_last_is_named_not_a_silent_end(tmp_path):
     assert path.read_bytes() == before
     path.write_text("\n".join(records) + '\n{"step": 4, "lo', encoding="utf-8")
     assert [r["step"] for r in read_metrics(tmp_path)] == [1, 2, 3]  # a torn last line
+
+
+@pytest.mark.parametrize("data, message", [(b"", "vocab_file {} is empty"),
+                                           (b"[PAD]\n[UNK]\ncaf\xe9\n", "{}:3: invalid UTF-8")])
+def test_a_bad_vocab_is_named_before_a_run_dir_is_made(shard, tmp_path, data, message):
+    """Probe: a non-UTF-8 ``--vocab`` failed with a bare ``'utf-8' codec can't decode`` (no
+    file), an empty one named the copy in the run dir it had already made."""
+    vocab = tmp_path / "vocab.txt"
+    vocab.write_bytes(data)
+    with pytest.raises(SystemExit, match=rf"model.train: error: --vocab: "
+                                         rf"{message.format(vocab)}"):
+        main(args(shard, vocab, tmp_path / "run", "--steps", 1))
+    assert not (tmp_path / "run").exists()
