@@ -302,3 +302,16 @@ def test_corpus_inputs_are_checked_per_file_and_column(corpus_inputs, tmp_path, 
     assert str(error.value) == f"{bad}: {message}"
     assert main(build_corpus.run, argv) == 2
     assert not list(tmp_path.rglob("train-*")) and not list(tmp_path.rglob(MANIFEST_FILE))
+
+
+def test_a_side_given_the_other_sides_pairs_is_one_line(corpus_inputs, tmp_path):
+    """Probe: ``--question`` and ``--general`` swapped (or one folder given to both) built a
+    corpus, balancing the wrong rows; now one line names the file and the scheme."""
+    question, general = corpus_inputs / "question", corpus_inputs / "general"
+    for argv, side, wrong in (
+            (["--question", str(general), "--general", str(question)], "question", "doc"),
+            (["--question", str(question), "--general", str(question)], "general", "question")):
+        with pytest.raises(OptionError, match=rf"column 'scheme' has \['{wrong}'\] rows, but "
+                                              rf"--{side} takes"):
+            build_corpus.run([*argv, "--output", str(tmp_path / "out")])
+    assert not list(tmp_path.rglob("train-*"))
