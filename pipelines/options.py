@@ -23,7 +23,7 @@ from apache_beam.options.pipeline_options import (
 )
 
 import similarity
-from pipelines.io import CODECS, FORMATS
+from pipelines.io import CODECS, FORMATS, source_name
 from pipelines.transforms import ScoringConfig
 
 DEFAULT_MAX_RECORD_BYTES = 1 << 20
@@ -44,9 +44,13 @@ class OptionError(ValueError):
 
 def path_argument(value: str) -> str:
     """argparse ``type`` of a path or glob option: an empty value is an error (it was taken
-    for "not given", so ``--output ""`` wrote into the default folder)."""
+    for "not given", so ``--output ""`` wrote into the default folder), and so is one that is
+    not UTF-8 (Beam's options cannot carry it: a traceback); a glob matches such a file."""
     if not value.strip():
         raise argparse.ArgumentTypeError("must not be empty")
+    if source_name(value) != value:
+        raise argparse.ArgumentTypeError(
+            f"{source_name(value)} is not UTF-8; match it with a glob (DIR/*.jsonl) instead")
     return value
 
 

@@ -6,6 +6,7 @@ import functools
 import gzip
 import json
 import lzma
+import os
 import tracemalloc
 import zlib
 from collections import Counter
@@ -166,7 +167,7 @@ def test_one_bad_parquet_value_or_row_group_loses_only_itself(tmp_path):
                     label="CheckDetails")
 
 
-def test_a_file_name_that_is_not_utf8_is_read_and_named(shared_data, tmp_path):
+def test_a_file_name_that_is_not_utf8_is_read_and_named(shared_data, tmp_path, capsys):
     """Probe: a file named with bytes that are not UTF-8 (``f\\xff.jsonl``) crashed the read
     (UnicodeEncodeError in Beam's coder); its records are read and its dead letters name it
     with the bad byte written as ``\\xff``."""
@@ -180,6 +181,10 @@ def test_a_file_name_that_is_not_utf8_is_read_and_named(shared_data, tmp_path):
     assert books == {"records_read": 11, "accepted": 10, "rejected": 1, "balanced": True}
     assert [(d["source"].rsplit("/", 1)[1], d["line_no"]) for d in letters] == [
         ("f\\xff.jsonl", 11)]
+    with pytest.raises(SystemExit) as exit_info:  # named directly: Beam cannot carry it
+        run_qa(os.fsdecode(name), tmp_path / "out2")
+    assert exit_info.value.code == 2
+    assert "f\\xff.jsonl is not UTF-8; match it with a glob" in capsys.readouterr().err
 
 
 def test_a_duplicated_question_line_does_not_shrink_its_group(shared_data, tmp_path):
