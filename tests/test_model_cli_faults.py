@@ -185,3 +185,19 @@ def test_undefined_spearman_is_nan_without_a_scipy_warning():
                                ([1.0], [0.2])):
             assert np.isnan(spearman(np.array(labels), np.array(scores)))
         assert spearman(np.array([0.0, 1.0, 2.0]), np.array([0.1, 0.3, 0.2])) == 0.5
+
+
+@pytest.mark.parametrize("cli", [encode, generate, evaluate], ids=lambda m: m.__name__)
+def test_a_vocab_of_another_size_than_the_weights_is_refused(cli, tiny_checkpoint, tmp_path,
+                                                             capsys):
+    """Probe: a checkpoint whose vocab.txt is shorter than its embeddings ran: ``generate``
+    failed with an ``IndexError`` traceback, ``encode`` wrote vectors of [UNK]s, rc 0."""
+    checkpoint = tmp_path / "mixed"
+    shutil.copytree(tiny_checkpoint, checkpoint)
+    tokens = (checkpoint / "vocab.txt").read_text(encoding="utf-8").splitlines()
+    (checkpoint / "vocab.txt").write_text("\n".join(tokens[:200]) + "\n", encoding="utf-8")
+    source = tmp_path / "in.data"
+    source.write_text("\n".join(PAIRS) + "\n", encoding="utf-8")
+    assert cli.main(_cli_args(cli, checkpoint, source, tmp_path)) == 2
+    assert (f"--checkpoint {checkpoint}: vocab.txt has 200 tokens, config.json vocab_size is "
+            f"{len(tokens):,}") in _error_line(capsys)
