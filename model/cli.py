@@ -11,6 +11,7 @@ them.
 
 from __future__ import annotations
 
+import codecs
 import json
 import math
 import sys
@@ -50,11 +51,12 @@ def main(run: Callable[[Sequence[str] | None], object], argv: Sequence[str] | No
 
 
 def text_lines(path: str | Path) -> list[str]:
-    """Lines of a UTF-8 file without their ``\\n`` / ``\\r\\n`` ends.
+    """Lines of a UTF-8 file without their ``\\n`` / ``\\r\\n`` ends, nor a leading byte order
+    mark (a BOM was kept as part of the first sentence).
 
     Invalid UTF-8 raises ``ValueError`` naming the file, line and byte: nothing is replaced.
     """
-    data = Path(path).read_bytes()
+    data = Path(path).read_bytes().removeprefix(codecs.BOM_UTF8)
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as err:

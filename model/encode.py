@@ -53,7 +53,9 @@ def load_checkpoint(checkpoint: str | Path,
     """Model (in eval mode, on ``device``) and tokenizer of a ``save_pretrained`` directory.
 
     Raises ``FileNotFoundError`` naming the directory and what is missing in it, and
-    ``ValueError`` naming it when its files cannot be read (``LOAD_ERRORS``).
+    ``ValueError`` naming it when its files cannot be read (``LOAD_ERRORS``) or its vocabulary
+    and weights differ in size (token ids of one would index past the other: an
+    ``IndexError`` in ``generate``, every sentence ``[UNK]`` in ``encode``).
     """
     path = Path(checkpoint)
     if not path.is_dir():
@@ -71,6 +73,9 @@ def load_checkpoint(checkpoint: str | Path,
     except LOAD_ERRORS as err:
         raise ValueError(f"--checkpoint {path}: unreadable {part}, corrupt or not RoFormer-Sim "
                          f"({type(err).__name__}: {cli.one_line(err)})") from err
+    if tokenizer.vocab_size != model.config.vocab_size:
+        raise ValueError(f"--checkpoint {path}: vocab.txt has {tokenizer.vocab_size:,} tokens, "
+                         f"config.json vocab_size is {model.config.vocab_size:,}: not one model")
     return model.to(device).eval(), tokenizer
 
 

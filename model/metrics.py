@@ -18,16 +18,22 @@ EVAL = "eval"
 
 def read_metrics(run_dir: Path, kind: str | None = "train") -> list[dict[str, Any]]:
     """The records of ``run_dir/metrics.jsonl`` of ``kind`` (``"train"``, ``"eval"``, ``None``:
-    all); a torn last line is dropped."""
+    all); a torn last line (a killed write) is dropped. A bad line before the last is a
+    ``ValueError`` naming it: stopping there would drop every record after it, and a resume
+    (``truncate_metrics``) would then rewrite the file without them."""
     path = run_dir / METRICS_FILE
     if not path.exists():
         return []
     records = []
-    for line in path.read_text(encoding="utf-8").splitlines():
+    lines = path.read_text(encoding="utf-8").splitlines()
+    for number, line in enumerate(lines, 1):
         try:
             record = json.loads(line)
         except json.JSONDecodeError:
-            break
+            if number == len(lines):
+                break
+            raise ValueError(f"{path}:{number}: not a JSON record (only the last line may be "
+                             "torn)") from None
         if kind is None or record.get("kind", "train") == kind:
             records.append(record)
     return records

@@ -10,6 +10,7 @@ are any. The trainer writes the same plot at the end of every run (``model.train
 from __future__ import annotations
 
 import argparse
+import math
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -20,14 +21,16 @@ PLOT_FILE = "metrics.png"
 
 def plot_run(run_dir: str | Path, out: str | Path | None = None) -> Path:
     """Write the PNG of ``run_dir/metrics.jsonl`` to ``out`` (default ``run_dir/metrics.png``);
-    ``ValueError`` when the run has no training record yet."""
+    ``ValueError`` when the run has no training record yet. A record without some curve's key
+    (hand-edited, or from an older version) leaves a gap in that curve (was a ``KeyError``)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     run_dir = Path(run_dir)
-    train, evals = read_metrics(run_dir), read_metrics(run_dir, EVAL)
+    train = [r for r in read_metrics(run_dir) if isinstance(r.get("step"), int)]
+    evals = read_metrics(run_dir, EVAL)
     if not train:
         raise ValueError(f"{run_dir}: no training records in metrics.jsonl")
     sts = sorted({k for r in evals for k in r if k.startswith("sts_")})
@@ -35,14 +38,15 @@ def plot_run(run_dir: str | Path, out: str | Path | None = None) -> Path:
     fig, axes = plt.subplots(panels, 1, figsize=(8, 2.6 * panels), sharex=True)
     steps = [r["step"] for r in train]
     for color, key in enumerate(("loss", "loss_gen", "loss_sim")):
-        axes[0].plot(steps, [r[key] for r in train], label=key, linewidth=1, color=f"C{color}")
+        axes[0].plot(steps, [r.get(key, math.nan) for r in train], label=key, linewidth=1,
+                     color=f"C{color}")
         points = [(r["step"], r[f"valid_{key}"]) for r in evals if f"valid_{key}" in r]
         if points:
             axes[0].plot(*zip(*points), marker="o", linestyle="--", label=f"valid_{key}",
                          color=f"C{color}")
     axes[0].set_ylabel("loss")
     axes[0].legend(fontsize="small", ncol=2)
-    axes[1].plot(steps, [r["lr"] for r in train], color="tab:gray")
+    axes[1].plot(steps, [r.get("lr", math.nan) for r in train], color="tab:gray")
     axes[1].set_ylabel("lr")
     for key in sts:
         points = [(r["step"], r[key]) for r in evals if key in r]

@@ -14,7 +14,6 @@ name up to the first dot: ``LCQMC.valid.data`` → ``LCQMC``. Metrics:
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -142,12 +141,13 @@ def normalize_rows(vectors: np.ndarray) -> np.ndarray:
 
 def spearman(labels: np.ndarray, scores: np.ndarray) -> float:
     """Spearman's rank correlation ρ (ties get average ranks), via ``scipy.stats.spearmanr``;
-    NaN, without scipy's warning, when either side is constant (ρ undefined; JSON gets null)."""
-    from scipy.stats import ConstantInputWarning, spearmanr
+    NaN (undefined) when either side is constant, without scipy's ``ConstantInputWarning``,
+    which printed a source line of ours on stderr."""
+    from scipy.stats import spearmanr
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConstantInputWarning)
-        return float(spearmanr(labels, scores).statistic)
+    if len(labels) < 2 or np.ptp(labels) == 0 or np.ptp(scores) == 0:
+        return math.nan
+    return float(spearmanr(labels, scores).statistic)
 
 
 def pair_cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:

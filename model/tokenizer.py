@@ -26,6 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
+from model.cli import text_lines
+
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 MAX_WORD_CHARS = 100
 
@@ -84,13 +86,12 @@ def _classify(char: str, do_lower_case: bool) -> list[tuple[int, str]]:
 
 
 def load_vocab(vocab_file: str | Path) -> list[str]:
-    """Tokens of a ``vocab.txt``, one per line, in id order."""
+    """Tokens of a ``vocab.txt``, one per line, in id order (``model.cli.text_lines``: invalid
+    UTF-8 is a ``ValueError`` naming file and line)."""
     path = Path(vocab_file)
     if not path.is_file():
         raise FileNotFoundError(f"vocab_file {path} does not exist")
-    tokens = path.read_text(encoding="utf-8").split("\n")
-    if tokens and tokens[-1] == "":
-        tokens.pop()
+    tokens = text_lines(path)
     if not tokens:
         raise ValueError(f"vocab_file {path} is empty")
     return tokens

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from model.roformer import RoFormerSimConfig
+from model.tokenizer import load_vocab
 
 PRESETS = ("tiny", "small", "base")
 SIM_LOSSES = ("contrastive", "am_softmax")
@@ -105,6 +106,8 @@ class TrainConfig:
                              f"{self.batch_size}")
         if self.grad_accum < 1:
             raise ValueError(f"--grad_accum must be ≥ 1: {self.grad_accum}")
+        if self.maxlen < 2:
+            raise ValueError(f"--maxlen must be ≥ 2 ([CLS] and [SEP] included): {self.maxlen}")
         self.check_world(1)
         if self.stage == 2 and self.teacher is None:
             raise ValueError("--stage 2 needs --teacher DIR (the frozen teacher checkpoint)")
@@ -123,8 +126,13 @@ class TrainConfig:
                 RoFormerSimConfig.from_json(self.config)
             except (ValueError, TypeError, AttributeError) as err:
                 raise ValueError(f"--config {self.config}: not a model config ({err})") from err
-        if self.vocab is not None and not self.vocab.is_file():
-            raise FileNotFoundError(f"--vocab {self.vocab}: file not found")
+        if self.vocab is not None:
+            if not self.vocab.is_file():
+                raise FileNotFoundError(f"--vocab {self.vocab}: file not found")
+            try:
+                load_vocab(self.vocab)
+            except ValueError as err:
+                raise ValueError(f"--vocab: {err}") from None
         if self.steps < 1 or self.save_every < 1:
             raise ValueError("--steps and --save_every must be ≥ 1")
         if self.eval_every < 0:

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from model.cli import check_output
 from model.data import iter_shard_pairs, open_shard, resolve_shards
 from model.tokenizer import BasicTokenizer
 
@@ -83,6 +84,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--cased", action="store_true", help="keep case and accents")
     args = parser.parse_args(argv)
     try:
+        check_output(args.out, "--out")
         tokens = build_vocab(args.data, args.size, not args.cased, progress=True)
     except (FileNotFoundError, ValueError) as err:
         parser.error(str(err))

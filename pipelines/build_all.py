@@ -18,8 +18,8 @@ import sys
 from collections.abc import Sequence
 
 from pipelines import build_corpus, doc_pairs, qa_pairs, question_pairs, report
-from pipelines.job import OptionError
-from pipelines.options import DEFAULT_NUM_SHARDS, unknown_arguments
+from pipelines.io import OutputError
+from pipelines.options import DEFAULT_NUM_SHARDS, OptionError, path_argument, unknown_arguments
 
 PAIR_STEPS = (("qa", qa_pairs), ("doc", doc_pairs), ("question", question_pairs))
 
@@ -48,7 +48,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         prog="python -m pipelines.build_all", allow_abbrev=False,
         description=" ".join(__doc__.split("\n\n")[0].split()),
         epilog="Other arguments (Beam options, --log_level) are passed to every pipeline.")
-    parser.add_argument("--output", default="out", help="output folder (default out)")
+    parser.add_argument("--output", default="out", type=path_argument,
+                        help="output folder (default out)")
     parser.add_argument("--seed", type=int, default=0, help="seed of every sampling choice")
     parser.add_argument("--num_shards", type=int, default=DEFAULT_NUM_SHARDS,
                         help="Parquet shards of every output")
@@ -65,7 +66,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         path = build_all(args.output.rstrip("/"), corpus_args, beam_args, args.seed,
                          args.num_shards)
-    except OptionError as err:
+    except (OptionError, OutputError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     print(f"report: {path}")

@@ -78,6 +78,7 @@ from pipelines.options import (
     SamplingOptions,
     make_pipeline,
     parse_options,
+    path_argument,
 )
 from pipelines.report import REPORT_FILE
 from pipelines.schema import PAIR_SCHEMA, PAIR_SCHEMES, PAIRS_PREFIX, SUMMARY_FILE
@@ -96,9 +97,9 @@ class CorpusOptions(PipelineOptions):
 
     @classmethod
     def _add_argparse_args(cls, parser: argparse.ArgumentParser) -> None:
-        parser.add_argument("--question", nargs="+", default=None,
+        parser.add_argument("--question", nargs="+", default=None, type=path_argument,
                             help="question pair globs or folders (default out/question)")
-        parser.add_argument("--general", nargs="+", default=None,
+        parser.add_argument("--general", nargs="+", default=None, type=path_argument,
                             help="general (qa, doc) pair globs or folders "
                                  "(default out/qa out/doc)")
         parser.add_argument("--ratio", type=float, default=1.0,
@@ -196,7 +197,12 @@ class WeightSchemes(beam.PTransform):
         return parts | "JoinSchemes" >> beam.Flatten()
 
 
-def parquet_rows(path: str) -> int:
+SIDE_SCHEMES = {QUESTION: ("question",), GENERAL: ("qa", "doc")}
+"""The schemes each side takes: a file of the other side's pairs (``--question`` and
+``--general`` swapped) would balance the wrong rows."""
+
+
+def parquet_rows(path: str, side: str) -> int:
     """Rows of one pair Parquet file, from its footer (only the footer and the ``score`` and
     ``scheme`` columns are read), once ``pair_file_problem`` finds nothing wrong.
 
@@ -209,7 +215,7 @@ def parquet_rows(path: str) -> int:
         f.seek(0)
         try:
             parquet = pq.ParquetFile(f)
-            problem = pair_file_problem(parquet)
+            problem = pair_file_problem(parquet, side)
         except (pa.ArrowException, OSError) as err:
             raise OptionError(f"{path}: not a readable Parquet file ({err})") from None
     if problem:
@@ -217,11 +223,11 @@ def parquet_rows(path: str) -> int:
     return parquet.metadata.num_rows
 
 
-def pair_file_problem(parquet: pq.ParquetFile) -> str | None:
-    """What keeps ``parquet`` from being read as pair rows, or None: a missing pair column, a
-    type that is not string (``score``: not a number), null values, a score outside [0, 1] or
-    NaN, a scheme not in ``schema.PAIR_SCHEMES``. A file of zero rows may have untyped
-    columns."""
+def pair_file_problem(parquet: pq.ParquetFile, side: str) -> str | None:
+    """What keeps ``parquet`` from being read as ``side``'s pair rows, or None: a missing pair
+    column, a type that is not string (``score``: not a number), null values, a score outside
+    [0, 1] or NaN, a scheme not in ``schema.PAIR_SCHEMES`` or not in ``SIDE_SCHEMES[side]``.
+    A file of zero rows may have untyped columns."""
     schema = parquet.schema_arrow
     missing = [name for name in PAIR_SCHEMA.names if name not in schema.names]
     if missing:
@@ -248,6 +254,10 @@ def pair_file_problem(parquet: pq.ParquetFile) -> str | None:
     unknown = sorted(schemes - set(PAIR_SCHEMES))
     if unknown:
         return f"column 'scheme' has unknown value(s) {unknown} (known: {list(PAIR_SCHEMES)})"
+    other = sorted(schemes - set(SIDE_SCHEMES[side]))
+    if other:
+        return (f"column 'scheme' has {other} rows, but --{side} takes "
+                f"{list(SIDE_SCHEMES[side])} (--question and --general swapped?)")
     return None
 
 
@@ -270,7 +280,10 @@ def input_summaries(pattern: str) -> list[dict[str, Any]]:
     folder = pattern.rsplit("/", 1)[0] if "/" in pattern else "."
     found = []
     for path in matching_files(shard_prefix(folder, SUMMARY_FILE)):
-        summary = read_json(path)
+        try:
+            summary = read_json(path)
+        except ValueError as err:
+            raise OptionError(f"{err}: remove it or rerun the pipeline that wrote it") from None
         found.append({
             "path": path, "pipeline": summary.get("pipeline"), "scheme": summary.get("scheme"),
             "variant": summary.get("variant"), "thresholds": summary.get("thresholds"),
@@ -301,7 +314,8 @@ def resolve_side(name: str, globs: list[str]) -> SideInput:
     files = sorted(set(files))
     summaries = list({s["path"]: s for pattern in patterns
                       for s in input_summaries(pattern)}.values())
-    return SideInput(globs, patterns, files, sum(map(parquet_rows, files)), summaries)
+    rows = sum(parquet_rows(path, name) for path in files)
+    return SideInput(globs, patterns, files, rows, summaries)
 
 
 @dataclass(frozen=True)

@@ -238,6 +238,19 @@ def decompressed(raw: BinaryIO, path: str) -> BinaryIO | CheckedDecompression:
     return raw if kind == CompressionTypes.UNCOMPRESSED else CheckedDecompression(raw, kind)
 
 
+def source_name(path: str) -> str:
+    """``path`` as valid UTF-8 text, for records and dead letters (``source``).
+
+    A file name that is not UTF-8 reaches Python with its bad bytes as lone surrogates
+    (``surrogateescape``), which Beam's coders cannot encode; they are written as ``\\xNN``.
+    """
+    try:
+        raw = path.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        raw = path.encode("utf-8", "backslashreplace")
+    return raw.decode("utf-8", "backslashreplace")
+
+
 class Progress:
     """Logs what one worker has done so far, at most once every ``PROGRESS_SECONDS``.
 
@@ -275,6 +288,7 @@ class _ReadFileRecords(beam.DoFn):
 
     def process(self, readable_file: fileio.ReadableFile):
         path = readable_file.metadata.path
+        source = source_name(path)
         count = 0
         try:
             for line_no, payload, size, rejected in self._records(readable_file, path):
@@ -282,17 +296,17 @@ class _ReadFileRecords(beam.DoFn):
                 self.records_read.inc()
                 self.progress.tick()
                 if rejected is None:
-                    yield path, line_no, payload
+                    yield source, line_no, payload
                     continue
                 Metrics.counter(NAMESPACE, f"rejected_{rejected.reason}").inc()
                 yield beam.pvalue.TaggedOutput(REJECTED, dead_letter(
-                    path, line_no, rejected.reason, rejected.detail, payload, size))
+                    source, line_no, rejected.reason, rejected.detail, payload, size))
         except (*DECOMPRESSION_ERRORS, ValueError, pa.ArrowException) as err:
             self.records_read.inc()
             self.unreadable.inc()
             detail = f"{type(err).__name__}: {err} (after {count} records)"
             yield beam.pvalue.TaggedOutput(
-                REJECTED, dead_letter(path, None, "unreadable_file", detail, "", 0)
+                REJECTED, dead_letter(source, None, "unreadable_file", detail, "", 0)
             )
         _LOG.info("read %d records from %s", count, path)
 
@@ -599,8 +613,14 @@ def write_json(path: str, obj: Any) -> None:
 
 
 def read_json(path: str) -> Any:
+    """The JSON document at ``path``; ``ValueError`` naming ``path`` when it is not UTF-8
+    JSON (a manifest or summary cut short or edited by hand)."""
     with FileSystems.open(path) as f:
-        return json.loads(f.read().decode())
+        data = f.read()
+    try:
+        return json.loads(data.decode())
+    except ValueError as err:
+        raise ValueError(f"{path}: not valid JSON ({err})") from None
 
 
 def read_jsonl(pattern: str) -> list[dict[str, Any]]:
@@ -616,14 +636,21 @@ def read_parquet_shards(pattern: str, schema: pa.Schema = PAIR_SCHEMA) -> pa.Tab
     """Concatenate the Parquet shards matching ``pattern``; empty shards are fine.
 
     A shard with zero rows (or zero bytes) adds nothing; no shard at all gives an empty table.
-    Every shard must carry ``schema``'s columns and types.
+    Every shard must carry ``schema``'s columns and types; one that does not, or cannot be
+    read, is a ``ValueError`` naming it.
     """
     tables = [pa.Table.from_pylist([], schema=schema)]
     for path in matching_files(pattern):
         with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
             data = f.read()
-        if data:
-            tables.append(pq.read_table(pa.BufferReader(data)).select(schema.names).cast(schema))
+        if not data:
+            continue
+        try:
+            table = pq.read_table(pa.BufferReader(data)).select(schema.names).cast(schema)
+        except (KeyError, pa.ArrowException) as err:
+            problem = f"{type(err).__name__}: {err}"
+            raise ValueError(f"{path}: not a readable shard ({problem})") from None
+        tables.append(table)
     return pa.concat_tables(tables)
 
 

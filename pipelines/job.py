@@ -30,7 +30,13 @@ from pipelines.io import (
     staging_dir,
     write_json,
 )
-from pipelines.options import LogOptions, PairSettings, make_pipeline, parse_options
+from pipelines.options import (
+    LogOptions,
+    OptionError,
+    PairSettings,
+    make_pipeline,
+    parse_options,
+)
 from pipelines.schema import (
     DROPPED_AUDIT_PREFIX,
     PAIRS_PREFIX,
@@ -42,10 +48,6 @@ from pipelines.summary import build_summary, collect_counters, format_summary
 from pipelines.transforms import DedupPairs, GroupsToPairs, ParseRecords
 
 _LOG = logging.getLogger("pipelines")
-
-
-class OptionError(ValueError):
-    """A command-line value that cannot be used; the message names the option."""
 
 
 @dataclass(frozen=True)

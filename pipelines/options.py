@@ -23,7 +23,7 @@ from apache_beam.options.pipeline_options import (
 )
 
 import similarity
-from pipelines.io import CODECS, FORMATS
+from pipelines.io import CODECS, FORMATS, source_name
 from pipelines.transforms import ScoringConfig
 from similarity.pair_filters import DEFAULT_BOILERPLATE_GROUPS, RULES, SCHEME_RULES
 
@@ -39,20 +39,37 @@ Beam warns "Discarding unparseable args" about ours, and its ``sdk_worker_main``
 there) warns of a missing ``semi_persistent_directory`` that local runs never have."""
 
 
+class OptionError(ValueError):
+    """A command-line value that cannot be used; the message names the option."""
+
+
+def path_argument(value: str) -> str:
+    """argparse ``type`` of a path or glob option: an empty value is an error (it was taken
+    for "not given", so ``--output ""`` wrote into the default folder), and so is one that is
+    not UTF-8 (Beam's options cannot carry it: a traceback); a glob matches such a file."""
+    if not value.strip():
+        raise argparse.ArgumentTypeError("must not be empty")
+    if source_name(value) != value:
+        raise argparse.ArgumentTypeError(
+            f"{source_name(value)} is not UTF-8; match it with a glob (DIR/*.jsonl) instead")
+    return value
+
+
 class IOOptions(PipelineOptions):
     """Where records come from and where shards go."""
 
     @classmethod
     def _add_argparse_args(cls, parser: argparse.ArgumentParser) -> None:
         parser.add_argument(
-            "--input", default=None,
+            "--input", default=None, type=path_argument,
             help="glob of JSONL (optionally compressed) or Parquet inputs; default: the "
                  "bundled real sample")
         parser.add_argument(
             "--input_format", default="auto", choices=FORMATS,
             help="'auto' reads *.parquet as Parquet and anything else as JSONL")
         parser.add_argument(
-            "--output", default=None, help="output folder (local or gs://); default ./out/SCHEME")
+            "--output", default=None, type=path_argument,
+            help="output folder (local or gs://); default ./out/SCHEME")
         parser.add_argument(
             "--num_shards", type=int, default=DEFAULT_NUM_SHARDS,
             help="number of Parquet shards; 0 lets the runner choose")
@@ -256,7 +273,10 @@ def make_pipeline(options: PipelineOptions) -> beam.Pipeline:
     """
     runner = options.view_as(StandardOptions).runner
     if runner is not None and runner not in LOCAL_RUNNERS + ("FnApiRunner",):
-        return beam.Pipeline(options=options)
+        try:
+            return beam.Pipeline(options=options)
+        except ValueError as err:  # "Unexpected pipeline runner: X. Valid values are ..."
+            raise OptionError(f"--runner: {err}") from None
     worker = options.view_as(WorkerOptions)
     if worker.default_sdk_harness_log_level is None:
         worker.default_sdk_harness_log_level = options.view_as(LogOptions).log_level

@@ -128,17 +128,26 @@ class Row:
 
 
 def read_pairs(path: Path, positive_min: float) -> list[tuple[str, str, bool]]:
-    """Pairs of a ``text1\\ttext2\\tlabel`` file; raises ``ValueError`` naming bad lines."""
+    """Pairs of a UTF-8 ``text1\ttext2\tlabel`` file (``\r\n`` line ends fine); raises
+    ``ValueError`` naming the file and line of one that is not UTF-8, lacks three fields or
+    has a label that is not a finite number (``nan`` was taken as dissimilar)."""
     pairs = []
-    with path.open(encoding="utf-8", newline="") as handle:
-        for number, line in enumerate(handle, 1):
-            fields = line.rstrip("\n").split("\t")
+    with path.open("rb") as handle:
+        for number, raw in enumerate(handle, 1):
+            try:
+                line = raw.decode("utf-8-sig" if number == 1 else "utf-8")
+            except UnicodeDecodeError as err:
+                raise ValueError(f"{path}:{number}: invalid UTF-8 ({err.reason} at byte "
+                                 f"{err.start + 1} of the line)") from None
+            fields = line.rstrip("\r\n").split("\t")
             if len(fields) != 3:
                 raise ValueError(f"{path}:{number}: expected 3 tab-separated fields")
             try:
                 label = float(fields[2])
             except ValueError:
-                raise ValueError(f"{path}:{number}: label {fields[2]!r} is not a number") from None
+                label = math.nan
+            if not math.isfinite(label):
+                raise ValueError(f"{path}:{number}: label {fields[2]!r} is not a finite number")
             pairs.append((fields[0], fields[1], label >= positive_min))
     if not pairs:
         raise ValueError(f"{path}: no pairs")
@@ -411,8 +420,17 @@ def _run_sts(args: argparse.Namespace, parser: argparse.ArgumentParser) -> dict[
         parser.error(f"--variants: unknown {unknown}; choose from {list(VARIANTS)} or 'all'")
     if not args.pairs.is_file():
         parser.error(f"--pairs: {args.pairs} is not a file")
-    pairs = read_pairs(args.pairs, args.positive_min)
+    if args.out is not None and args.out.exists() and not args.out.is_dir():
+        parser.error(f"--out: {args.out} is an existing file, not a folder")
+    try:
+        pairs = read_pairs(args.pairs, args.positive_min)
+    except (OSError, ValueError) as err:
+        parser.error(f"--pairs: {err}")
     labels = [label for _, _, label in pairs]
+    if len(set(labels)) < 2:
+        parser.error(f"--pairs: {args.pairs}: all {len(labels)} pairs are "
+                     f"{'similar' if labels[0] else 'dissimilar'} at --positive-min "
+                     f"{args.positive_min:g}; ROC-AUC needs both")
     print(f"{args.pairs}: {len(pairs)} pairs, {sum(labels)} similar")
     tables: dict[str, list[Row]] = {}
     aucs: dict[str, float] = {}

@@ -183,3 +183,32 @@ def test_cli_judged_rejects_conflicts_and_unknown_scheme(judged_tsv, tmp_path):
         main(["--judged", str(tmp_path / "missing.tsv")])
     with pytest.raises(SystemExit):
         main(["--judged", str(judged_tsv), "--pairs", str(judged_tsv)])
+
+
+@pytest.mark.parametrize("data, message", [
+    (b"\xe4\xbd\xa0\t\xe5\xa5\xbd\t1\ncaf\xe9\tb\t0\n", "bad.tsv:2: invalid UTF-8"),
+    (b"", "bad.tsv: no pairs"),
+    ("你好\t您好\t1\n好\t坏\tnan\n".encode(), "bad.tsv:2: label 'nan' is not a finite number"),
+    ("你好\t您好\t1\n好的\t好\t1\n".encode(), "all 2 pairs are similar at --positive-min 1"),
+])
+def test_cli_bad_pair_files_are_one_line_naming_the_file(tmp_path, capsys, data, message):
+    """Probe: these were tracebacks (UnicodeDecodeError without the file, "ROC-AUC needs both"
+    without it) or, for ``nan``, a pair silently counted as dissimilar."""
+    path = tmp_path / "bad.tsv"
+    path.write_bytes(data)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--pairs", str(path), "--out", str(tmp_path / "out")])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert f"error: --pairs: {path}" in err and message in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_cli_out_an_existing_file_is_refused_before_reading(tmp_path, capsys):
+    pairs, out = tmp_path / "p.tsv", tmp_path / "out.txt"
+    pairs.write_text("你好\t您好\t1\n好\t坏\t0\n", encoding="utf-8")
+    out.write_text("keep")
+    with pytest.raises(SystemExit):
+        main(["--pairs", str(pairs), "--out", str(out)])
+    assert f"--out: {out} is an existing file" in capsys.readouterr().err
+    assert out.read_text() == "keep"

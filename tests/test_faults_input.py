@@ -6,6 +6,7 @@ import functools
 import gzip
 import json
 import lzma
+import os
 import tracemalloc
 import zlib
 from collections import Counter
@@ -166,6 +167,26 @@ def test_one_bad_parquet_value_or_row_group_loses_only_itself(tmp_path):
                     label="CheckDetails")
 
 
+def test_a_file_name_that_is_not_utf8_is_read_and_named(shared_data, tmp_path, capsys):
+    """Probe: a file named with bytes that are not UTF-8 (``f\\xff.jsonl``) crashed the read
+    (UnicodeEncodeError in Beam's coder); its records are read and its dead letters name it
+    with the bad byte written as ``\\xff``."""
+    lines = qa_lines(shared_data, 10)
+    (tmp_path / "in").mkdir()
+    name = bytes(tmp_path / "in") + b"/f\xff.jsonl"
+    with open(name, "wb") as f:
+        f.write(b"\n".join([*lines, b"{broken"]) + b"\n")
+    run_qa(tmp_path / "in" / "*.jsonl", tmp_path / "out")
+    books, letters = outcome(tmp_path / "out")
+    assert books == {"records_read": 11, "accepted": 10, "rejected": 1, "balanced": True}
+    assert [(d["source"].rsplit("/", 1)[1], d["line_no"]) for d in letters] == [
+        ("f\\xff.jsonl", 11)]
+    with pytest.raises(SystemExit) as exit_info:  # named directly: Beam cannot carry it
+        run_qa(os.fsdecode(name), tmp_path / "out2")
+    assert exit_info.value.code == 2
+    assert "f\\xff.jsonl is not UTF-8; match it with a glob" in capsys.readouterr().err
+
+
 def test_a_duplicated_question_line_does_not_shrink_its_group(shared_data, tmp_path):
     """Item 5: the same group twice gives the same capped pairs as once (was half of them)."""
     lines = (shared_data / "groups" / "groups_sample.jsonl").read_bytes().splitlines()
@@ -288,3 +309,16 @@ def test_corpus_inputs_are_checked_per_file_and_column(corpus_inputs, tmp_path, 
     assert str(error.value) == f"{bad}: {message}"
     assert main(build_corpus.run, argv) == 2
     assert not list(tmp_path.rglob("train-*")) and not list(tmp_path.rglob(MANIFEST_FILE))
+
+
+def test_a_side_given_the_other_sides_pairs_is_one_line(corpus_inputs, tmp_path):
+    """Probe: ``--question`` and ``--general`` swapped (or one folder given to both) built a
+    corpus, balancing the wrong rows; now one line names the file and the scheme."""
+    question, general = corpus_inputs / "question", corpus_inputs / "general"
+    for argv, side, wrong in (
+            (["--question", str(general), "--general", str(question)], "question", "doc"),
+            (["--question", str(question), "--general", str(question)], "general", "question")):
+        with pytest.raises(OptionError, match=rf"column 'scheme' has \['{wrong}'\] rows, but "
+                                              rf"--{side} takes"):
+            build_corpus.run([*argv, "--output", str(tmp_path / "out")])
+    assert not list(tmp_path.rglob("train-*"))

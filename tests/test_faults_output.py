@@ -4,6 +4,7 @@ the code before the fix. The table of what each fault gets is docs/reliability.m
 import logging
 import re
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -120,6 +121,74 @@ def test_unknown_options_exit_2_naming_them_in_every_cli(argv, named, capsys):
     beam_options = ["--runner=DirectRunner", "--direct_num_workers=2", "--project", "p-1",
                     "--setup_file=./setup.py", "--temp_location=gs://b/t", "--log_level=info"]
     assert parse_options(beam_options, "test").get_all_options()["project"] == "p-1"
+
+
+# Probe: an empty path ran on the default (``--output ""`` wrote into out/qa, ``--input ""``
+# read the bundled sample); an unknown --runner was a traceback. Both are one line, exit 2.
+@pytest.mark.parametrize("argv", [["--output", ""], ["--input", " "], ["--question", ""]])
+def test_empty_paths_are_refused_in_every_cli(argv, capsys):
+    parsers = [build_corpus.parse_settings]
+    if argv[0] != "--question":
+        parsers.append(lambda a: parse_options(a, "test", prog="python -m pipelines.qa_pairs"))
+    for parse in parsers:
+        with pytest.raises(SystemExit) as exit_info:
+            parse(argv)
+        assert exit_info.value.code == 2
+        assert f"argument {argv[0]}: must not be empty" in capsys.readouterr().err
+
+
+def test_build_all_output_a_file_or_empty_is_one_line(tmp_path, capsys):
+    """Probe: ``build_all --output FILE`` was an ``OutputError`` traceback; ``--output ""``
+    would write ``/qa``, ``/doc``, ... at the file system's root."""
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    assert build_all.main(["--output", str(blocker)]) == 2
+    assert f"error: --output {blocker}/qa: {blocker} is a file" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_info:
+        build_all.main(["--output", ""])
+    assert exit_info.value.code == 2
+    assert "argument --output: must not be empty" in capsys.readouterr().err
+
+
+def test_an_unknown_runner_is_one_line(corpus_out, tmp_path, capsys):
+    base = corpus_out[0].parent
+    runs = ((qa_pairs.run, ["--input", str(QA_SAMPLE)]),
+            (build_corpus.run, ["--question", str(base / "question"), "--general",
+                                str(base / "doc")]))
+    for run, argv in runs:
+        assert main(run, [*argv, "--output", str(tmp_path / "out"), "--runner", "NoSuch"]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error: --runner: Unexpected pipeline runner: NoSuch")
+        assert err.count("\n") == 1
+
+
+# Probe: a side file cut short or a truncated shard was a traceback (build_corpus) or a message
+# naming no file ("Could not open Parquet input source '<Buffer>'", report).
+def test_corrupt_side_files_and_shards_are_one_line_naming_the_file(corpus_out, tmp_path,
+                                                                   capsys):
+    folder, base = corpus_out[0], corpus_out[0].parent
+    broken = tmp_path / "corpus"
+    shutil.copytree(folder, broken)
+    (broken / "_manifest.json").write_text('{"shards": [')
+    assert report.main([str(broken)]) == 2
+    assert capsys.readouterr().err == (f"error: {broken}/_manifest.json: not valid JSON "
+                                       "(Expecting value: line 1 column 13 (char 12))\n")
+    shutil.copy(folder / "_manifest.json", broken / "_manifest.json")
+    shard = sorted(broken.glob("train-*.parquet"))[0]
+    shard.write_bytes(shard.read_bytes()[:-40])
+    assert report.main([str(broken)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {shard}: not a readable shard (ArrowInvalid: ")
+    assert err.count("\n") == 1
+    question = tmp_path / "question"
+    shutil.copytree(base / "question", question)
+    (question / "_summary.json").write_bytes(b"\xff")
+    argv = ["--question", str(question), "--general", str(base / "doc"), "--output",
+            str(tmp_path / "out")]
+    assert main(build_corpus.run, argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {question}/_summary.json: not valid JSON (")
+    assert err.count("\n") == 1 and not list(tmp_path.glob("out/train-*"))
 
 
 # 9. An output that cannot be written is one clear line, before any input is read.

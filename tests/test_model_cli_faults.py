@@ -154,3 +154,50 @@ def test_mistyped_options_exit_2_naming_the_option(cli, tiny_checkpoint, tmp_pat
         cli.main([*_cli_args(cli, tiny_checkpoint, source, tmp_path), "--ouptut", "x"])
     assert exit_info.value.code == 2
     assert "error: unrecognized arguments: --ouptut" in capsys.readouterr().err
+
+
+def test_a_byte_order_mark_is_not_part_of_the_first_sentence(tmp_path):
+    """Probe: a file saved with a UTF-8 BOM (and CRLF ends) gave ``\\ufeff今天天气很好`` as the
+    first sentence in ``generate``'s output, ``encode``'s rows and ``evaluate``'s pairs."""
+    from model.cli import text_lines
+    from model.sts import read_sts
+
+    lines = tmp_path / "lines.txt"
+    lines.write_bytes("\ufeff今天天气很好\r\n明天会下雨吗\r\n".encode())
+    assert text_lines(lines) == ["今天天气很好", "明天会下雨吗"]
+    sts = tmp_path / "bom.tsv"
+    sts.write_bytes("\ufeff今天\t明天\t1\r\n天气\t下雨\t0\r\n".encode())
+    task = read_sts(sts)
+    assert (task.text_a, task.text_b, task.labels.tolist()) == (["今天", "天气"], ["明天", "下雨"],
+                                                                [1.0, 0.0])
+
+
+def test_undefined_spearman_is_nan_without_a_scipy_warning():
+    """Probe: constant labels or cosines printed scipy's ``ConstantInputWarning`` with a source
+    line of ``model/sts.py`` on stderr; ρ is NaN (null in ``--out``) and nothing is printed."""
+    import warnings
+
+    from model.sts import spearman
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for labels, scores in (([1.0, 1.0, 1.0], [0.1, 0.5, 0.9]), ([0.0, 1.0], [0.3, 0.3]),
+                               ([1.0], [0.2])):
+            assert np.isnan(spearman(np.array(labels), np.array(scores)))
+        assert spearman(np.array([0.0, 1.0, 2.0]), np.array([0.1, 0.3, 0.2])) == 0.5
+
+
+@pytest.mark.parametrize("cli", [encode, generate, evaluate], ids=lambda m: m.__name__)
+def test_a_vocab_of_another_size_than_the_weights_is_refused(cli, tiny_checkpoint, tmp_path,
+                                                             capsys):
+    """Probe: a checkpoint whose vocab.txt is shorter than its embeddings ran: ``generate``
+    failed with an ``IndexError`` traceback, ``encode`` wrote vectors of [UNK]s, rc 0."""
+    checkpoint = tmp_path / "mixed"
+    shutil.copytree(tiny_checkpoint, checkpoint)
+    tokens = (checkpoint / "vocab.txt").read_text(encoding="utf-8").splitlines()
+    (checkpoint / "vocab.txt").write_text("\n".join(tokens[:200]) + "\n", encoding="utf-8")
+    source = tmp_path / "in.data"
+    source.write_text("\n".join(PAIRS) + "\n", encoding="utf-8")
+    assert cli.main(_cli_args(cli, checkpoint, source, tmp_path)) == 2
+    assert (f"--checkpoint {checkpoint}: vocab.txt has 200 tokens, config.json vocab_size is "
+            f"{len(tokens):,}") in _error_line(capsys)

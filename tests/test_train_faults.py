@@ -168,3 +168,43 @@ def test_trainer_helpers_raise_errors_not_exits(shard, vocab, tmp_path):
         run(parse_config(args(shard, tmp_path / "nosuch.txt", tmp_path / "run")))
     with pytest.raises(ValueError, match="--grad_accum 3"):
         run(parse_config(args(shard, vocab, tmp_path / "run", "--grad_accum", 3)))
+
+
+@pytest.mark.parametrize("maxlen", [0, 1])
+def test_maxlen_below_cls_sep_is_refused_before_step_1(shard, vocab, tmp_path, maxlen):
+    """Probe: ``--maxlen 0`` passed the checks and failed in the data loader with a traceback
+    (``maxlen must be at least 3``)."""
+    with pytest.raises(SystemExit, match=rf"model.train: error: --maxlen must be ≥ 2 .*{maxlen}"):
+        main(args(shard, vocab, tmp_path / "run", "--steps", 1, "--maxlen", maxlen))
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_bad_metrics_line_before_the_last_is_named_not_a_silent_end(tmp_path):
+    """Probe: ``read_metrics`` stopped at the first bad line, so every record after it was
+    dropped, and a resume (``truncate_metrics``) rewrote metrics.jsonl without them."""
+    from model.metrics import METRICS_FILE, truncate_metrics
+
+    records = [json.dumps({"step": step, "loss": 1.0 / step}) for step in (1, 2, 3)]
+    path = tmp_path / METRICS_FILE
+    path.write_text(records[0] + "\n{torn\n" + "\n".join(records[1:]) + "\n", encoding="utf-8")
+    before = path.read_bytes()
+    with pytest.raises(ValueError, match=rf"{METRICS_FILE}:2: not a JSON record"):
+        read_metrics(tmp_path)
+    with pytest.raises(ValueError, match=":2: not a JSON record"):
+        truncate_metrics(tmp_path, 3)
+    assert path.read_bytes() == before
+    path.write_text("\n".join(records) + '\n{"step": 4, "lo', encoding="utf-8")
+    assert [r["step"] for r in read_metrics(tmp_path)] == [1, 2, 3]  # a torn last line
+
+
+@pytest.mark.parametrize("data, message", [(b"", "vocab_file {} is empty"),
+                                           (b"[PAD]\n[UNK]\ncaf\xe9\n", "{}:3: invalid UTF-8")])
+def test_a_bad_vocab_is_named_before_a_run_dir_is_made(shard, tmp_path, data, message):
+    """Probe: a non-UTF-8 ``--vocab`` failed with a bare ``'utf-8' codec can't decode`` (no
+    file), an empty one named the copy in the run dir it had already made."""
+    vocab = tmp_path / "vocab.txt"
+    vocab.write_bytes(data)
+    with pytest.raises(SystemExit, match=rf"model.train: error: --vocab: "
+                                         rf"{message.format(vocab)}"):
+        main(args(shard, vocab, tmp_path / "run", "--steps", 1))
+    assert not (tmp_path / "run").exists()

@@ -99,3 +99,13 @@ def test_eval_needs_a_valid_split(corpus, vocab, tmp_path):
 def test_plot_of_a_run_without_records_is_an_error(tmp_path):
     with pytest.raises(SystemExit, match="no training records"):
         plot_main([str(tmp_path)])
+
+
+def test_plot_of_records_missing_a_curve_leaves_a_gap(tmp_path):
+    """Probe: a training record without ``loss_gen`` or ``lr`` (hand-edited, older runs) made
+    ``model.plot`` fail with a ``KeyError`` traceback; that curve has a gap instead."""
+    (tmp_path / "metrics.jsonl").write_text(
+        '{"step": 1, "loss": 2.0}\n{"step": 2, "loss": 1.5, "loss_gen": 1.0, "loss_sim": 0.5, '
+        '"lr": 0.001}\n', encoding="utf-8")
+    target = plot_main([str(tmp_path), "--out", str(tmp_path / "p.png")])
+    assert target.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -76,3 +76,15 @@ def test_bad_inputs(tmp_path):
         build_vocab(tmp_path / "bad.parquet", size=106)
     with pytest.raises(SystemExit):
         main(["--data", str(tmp_path / "none-*.parquet")])
+
+
+def test_cli_out_in_a_missing_folder_or_a_folder_is_one_line(shards, capsys):
+    """Probe: both were tracebacks (FileNotFoundError, IsADirectoryError) after counting."""
+    folder, _ = shards
+    for out, problem in ((folder / "nodir" / "v.txt", "does not exist"),
+                         (folder, "is a directory")):
+        with pytest.raises(SystemExit) as exit_info:
+            main(["--data", str(folder / "pairs-*.parquet"), "--size", "500", "--out", str(out)])
+        assert exit_info.value.code == 2
+        err = capsys.readouterr().err
+        assert f"error: --out {out}" in err and problem in err and "counting" not in err
