@@ -13,10 +13,13 @@ uses (``SCHEME_RULES``) and why, with the judged figures: docs/similarity.md.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 
+import jieba
 from rapidfuzz.distance import Levenshtein
 
 from similarity.jaccard import content
@@ -35,6 +38,8 @@ _MARKER = re.compile(
     rf")"
 )
 _NUMBER_RUN = re.compile(rf"[0-9{_CJK_DIGITS}]+")
+_NUMBER = re.compile(r"\d+(?:\.\d+)?")
+jieba.setLogLevel(logging.WARNING)
 _HEDGE = re.compile(
     "^(?:您好|你好|亲|是的|对的|可以的|当然|其实|一般来说|另外|因此|所以|但是|不过|同时|此外)+")
 
@@ -94,6 +99,21 @@ def frame(sentence: str, chars: int) -> str | None:
     (``0``), else ``None``: the frame of a dated or numbered line (CV lines, schedules)."""
     head = skeleton(sentence)[:chars]
     return head if len(head) == chars and "0" in head else None
+
+
+def numbers(sentence: str) -> frozenset[str]:
+    """The numbers written in digits in ``sentence`` (decimals whole: ``5.7%`` → ``5.7``)."""
+    return frozenset(_NUMBER.findall(sentence))
+
+
+@lru_cache(maxsize=65536)
+def content_words(sentence: str) -> frozenset[str]:
+    """The jieba words of ``sentence`` with at least 2 letters or digits (``content``), numbers
+    excluded: ``保险公司应当在30日内赔付`` → {保险公司, 应当, 日内, 赔付}. One-character words
+    (的, 是, 在, 日) carry little, and a sentence's numbers are compared by ``numbers``.
+    Cached, because a sentence recurs in many pairs of its group."""
+    words = (content(word) for word in jieba.cut(sentence))
+    return frozenset(w for w in words if len(w) >= 2 and _NUMBER.fullmatch(w) is None)
 
 
 def shared_ends(x: str, y: str) -> tuple[int, int]:
@@ -213,13 +233,39 @@ class TemplateSibling:
             group.frames.get(fa, 0) >= self.min_siblings)
 
 
+class NumberMismatch:
+    """Drop two sentences that state different figures: each holds a number (``numbers``,
+    digits) that the other lacks (``上涨5.7%,收报0.714元`` / ``上涨8.1%,收报0.937元``, ``备弹440发``
+    / ``备弹320发``, two dates of one schedule). One side with no number, or one side's numbers
+    all found in the other, is kept: a rewording may leave a figure out."""
+
+    name = "number_mismatch"
+
+    def drops(self, a: str, b: str, group: GroupView) -> bool:
+        na, nb = numbers(a), numbers(b)
+        return bool(na - nb) and bool(nb - na)
+
+
+class FewSharedWords:
+    """Drop a pair that shares fewer than ``min_shared`` (3) ``content_words`` (jieba words of
+    >= 2 letters, numbers excluded): character overlap alone (one topic's characters, a shared
+    skeleton) without the words of one statement."""
+
+    name = "few_shared_words"
+    min_shared = 3
+
+    def drops(self, a: str, b: str, group: GroupView) -> bool:
+        return len(content_words(a) & content_words(b)) < self.min_shared
+
+
 RULES = {rule.name: rule for rule in (Boilerplate(), NearCopy(), EnumerationSibling(),
-                                      TemplateSibling())}
+                                      TemplateSibling(), NumberMismatch(), FewSharedWords())}
 """Rule name → rule, in the order ``first_drop`` applies them."""
 
 SCHEME_RULES = {
     "qa": ("near_copy", "enumeration_sibling", "template_sibling"),
-    "doc": ("near_copy", "enumeration_sibling", "template_sibling"),
+    "doc": ("near_copy", "enumeration_sibling", "template_sibling", "number_mismatch",
+            "few_shared_words"),
     "question": ("near_copy",),
 }
 """Default rules per scheme (``--pair_filters``); chosen on judged pairs, docs/similarity.md."""

@@ -11,7 +11,7 @@ from apache_beam.options.pipeline_options import GoogleCloudOptions, SetupOption
 from apache_beam.runners.dataflow.dataflow_runner import DataflowRunner
 
 from pipelines import doc_pairs, qa_pairs
-from pipelines.io import read_json, read_pairs
+from pipelines.io import read_json, read_jsonl, read_pairs
 from pipelines.job import build_pipeline
 from pipelines.schema import PAIR_SCHEMA
 from similarity import FILTER_RULES, SCHEMES, score, split_sentences
@@ -52,6 +52,11 @@ def test_real_docs_pairs_lie_inside_one_document_and_the_doc_thresholds(shared_d
     assert set(summary["sentences_dropped_by_rule"]) <= set(FILTER_RULES)
     assert set(summary["pairs_dropped_by_rule"]) <= set(SCHEME_RULES["doc"])
     assert summary["pair_accounting"]["balanced"]
+    for rule in ("number_mismatch", "few_shared_words"):  # the word-level rules run and are audited
+        dropped = summary["pairs_dropped_by_rule"][rule]
+        assert dropped > 0 and summary["counters"][f"pairs_dropped_{rule}"] == dropped
+        audit = read_jsonl(str(tmp_path / "out" / f"_dropped-{rule}.jsonl"))
+        assert 0 < len(audit) <= min(dropped, 50) and {row["rule"] for row in audit} == {rule}
 
 
 def test_big_documents_fan_out_into_block_tasks_with_the_same_rows(shared_data, tmp_path):

@@ -7,9 +7,11 @@ from similarity.pair_filters import (
     SCHEME_RULES,
     GroupView,
     cjk_number,
+    content_words,
     first_drop,
     group_view,
     leading_marker,
+    numbers,
     resolve_rules,
     skeleton,
 )
@@ -83,11 +85,29 @@ def test_skeleton_masks_numbers_and_the_leading_marker():
         ("template_sibling", "保险人又称承保人,是经办保险业务的主体",
          "被保险人又称受保人,是对标的具有保险利益的主体", False),
         ("template_sibling", "您好,车祸属于意外,可以申请理赔", "能,车祸属于意外", False),
+        # number_mismatch: each side holds a number the other lacks
+        ("number_mismatch", "华宝兴业上涨5.7%,收报0.714元;", "海富通上涨8.1%,收报0.937元;", True),
+        ("number_mismatch", "每座炮塔备弹440发。", "基洛夫级每座炮塔备弹320发。", True),
+        ("number_mismatch", "首场于2007年10月20日举行", "比赛于2007年10月20日开始", False),
+        ("number_mismatch", "融资2亿美元,于10月16日上市", "于10月16日在纳斯达克上市", False),
+        ("number_mismatch", "保险公司应在30日内赔付", "保险公司应当及时赔付", False),
+        # few_shared_words: < 3 shared jieba words of >= 2 letters
+        ("few_shared_words", "今日的北美洲西岸,当时朝北;", "北美洲北岸则朝东。", True),
+        ("few_shared_words", "什么是文化?", "文化为什么重要?", True),
+        ("few_shared_words", "投资范围是股票资产占基金资产比例为60%",
+         "其投资范围为股票资产占基金资产的比例", False),
     ],
 )
 def test_rules_on_hand_written_pairs(rule, a, b, drops):
     assert RULES[rule].drops(a, b, NO_GROUP) is drops
     assert RULES[rule].drops(b, a, NO_GROUP) is drops  # symmetric
+
+
+def test_numbers_and_content_words():
+    assert numbers("上涨5.7%,收报0.714元,共3只") == {"5.7", "0.714", "3"}
+    assert numbers("第三季度") == frozenset()
+    assert content_words("保险公司应当在30日内赔付。") == {"保险公司", "应当", "日内", "赔付"}
+    assert content_words("的了吗?") == frozenset()
 
 
 def test_template_series_needs_three_sentences_of_one_frame_in_the_group():
