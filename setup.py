@@ -28,6 +28,7 @@ setup(
         "datasketch>=2.0",  # MinHash(scheme="affine32"), used by similarity.candidates
         "rapidfuzz>=3.0",  # Levenshtein distance of the near-copy pair filter
         "pyarrow>=14",
+        "zstandard>=0.21",  # checked .zst decompression of inputs (pipelines.io)
         "numpy>=1.24",
         "tqdm>=4.60",
     ],
