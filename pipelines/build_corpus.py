@@ -154,22 +154,8 @@ def parse_weights(value: str | None) -> dict[str, float]:
     return weights
 
 
-def scheme_rows(path: str) -> Counter:
-    """Rows of one pair Parquet file per scheme (reads only the ``scheme`` column; the file
-    was checked by ``parquet_rows``)."""
-    with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
-        if not f.seek(0, io.SEEK_END):
-            return Counter()
-        f.seek(0)
-        column = pq.ParquetFile(f).read(columns=["scheme"]).column("scheme")
-    return Counter(column.cast(pa.string()).to_pylist())
-
-
-def weighted_counts(files: list[str], weights: dict[str, float]) -> dict[str, dict[str, int]]:
-    """Per scheme of ``files``: ``{"rows": n_s, "kept": round(w_s · n_s)}``."""
-    rows: Counter = Counter()
-    for path in files:
-        rows.update(scheme_rows(path))
+def weighted_counts(rows: Counter, weights: dict[str, float]) -> dict[str, dict[str, int]]:
+    """Per scheme s of a side's ``rows`` (n_s rows): ``{"rows": n_s, "kept": round(w_s · n_s)}``."""
     return {scheme: {"rows": n, "kept": round(weights.get(scheme, 1.0) * n)}
             for scheme, n in sorted(rows.items())}
 
@@ -202,32 +188,35 @@ SIDE_SCHEMES = {QUESTION: ("question",), GENERAL: ("qa", "doc")}
 ``--general`` swapped) would balance the wrong rows."""
 
 
-def parquet_rows(path: str, side: str) -> int:
-    """Rows of one pair Parquet file, from its footer (only the footer and the ``score`` and
-    ``scheme`` columns are read), once ``pair_file_problem`` finds nothing wrong.
+def scheme_rows(path: str, side: str) -> Counter:
+    """Rows of one pair Parquet file per scheme (only the footer and the ``score`` and
+    ``scheme`` columns are read), once ``column_problem`` and ``scheme_problem`` find nothing wrong.
 
     Raises ``OptionError`` naming the file (and column), before the pipeline runs: Beam would
     fail deep in a worker without naming the file, or take an unknown scheme.
     """
     with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
         if not f.seek(0, io.SEEK_END):
-            return 0
+            return Counter()
         f.seek(0)
         try:
             parquet = pq.ParquetFile(f)
-            problem = pair_file_problem(parquet, side)
+            problem = column_problem(parquet)
+            counts = Counter() if problem or not parquet.metadata.num_rows else Counter({
+                item["values"]: item["counts"] for item in
+                pc.value_counts(parquet.read(columns=["scheme"]).column(0)).to_pylist()})
+            problem = problem or scheme_problem(counts, side)
         except (pa.ArrowException, OSError) as err:
             raise OptionError(f"{path}: not a readable Parquet file ({err})") from None
     if problem:
         raise OptionError(f"{path}: {problem}")
-    return parquet.metadata.num_rows
+    return counts
 
 
-def pair_file_problem(parquet: pq.ParquetFile, side: str) -> str | None:
-    """What keeps ``parquet`` from being read as ``side``'s pair rows, or None: a missing pair
+def column_problem(parquet: pq.ParquetFile) -> str | None:
+    """What keeps ``parquet``'s columns from being read as pair rows, or None: a missing pair
     column, a type that is not string (``score``: not a number), null values, a score outside
-    [0, 1] or NaN, a scheme not in ``schema.PAIR_SCHEMES`` or not in ``SIDE_SCHEMES[side]``.
-    A file of zero rows may have untyped columns."""
+    [0, 1] or NaN. A file of zero rows may have untyped columns."""
     schema = parquet.schema_arrow
     missing = [name for name in PAIR_SCHEMA.names if name not in schema.names]
     if missing:
@@ -250,7 +239,13 @@ def pair_file_problem(parquet: pq.ParquetFile, side: str) -> str | None:
     if inside.as_py() != len(scores):
         return (f"column 'score' has {len(scores) - inside.as_py():,} value(s) outside [0, 1] "
                 "or NaN")
-    schemes = set(parquet.read(columns=["scheme"]).column(0).unique().to_pylist())
+    return None
+
+
+def scheme_problem(rows: Counter, side: str) -> str | None:
+    """What keeps rows of these ``scheme`` values from being ``side``'s, or None: a scheme not
+    in ``schema.PAIR_SCHEMES`` or not in ``SIDE_SCHEMES[side]``."""
+    schemes = set(rows)
     unknown = sorted(schemes - set(PAIR_SCHEMES))
     if unknown:
         return f"column 'scheme' has unknown value(s) {unknown} (known: {list(PAIR_SCHEMES)})"
@@ -294,12 +289,12 @@ def input_summaries(pattern: str) -> list[dict[str, Any]]:
 
 @dataclass(frozen=True)
 class SideInput:
-    """One side's globs as given, matched files and row count."""
+    """One side's globs as given, matched files and their rows per scheme."""
 
     globs: list[str]
     patterns: list[str]
     files: list[str]
-    rows: int
+    scheme_rows: Counter
     summaries: list[dict[str, Any]]
 
 
@@ -314,7 +309,7 @@ def resolve_side(name: str, globs: list[str]) -> SideInput:
     files = sorted(set(files))
     summaries = list({s["path"]: s for pattern in patterns
                       for s in input_summaries(pattern)}.values())
-    rows = sum(parquet_rows(path, name) for path in files)
+    rows = sum((scheme_rows(path, name) for path in files), Counter())
     return SideInput(globs, patterns, files, rows, summaries)
 
 
@@ -397,10 +392,11 @@ def build_pipeline(options: PipelineOptions, settings: CorpusSettings):
     """
     sides = {QUESTION: resolve_side(QUESTION, settings.question),
              GENERAL: resolve_side(GENERAL, settings.general)}
-    weighted = weighted_counts(sides[GENERAL].files, settings.weights) if settings.weights else {}
-    rows = {QUESTION: sides[QUESTION].rows,
+    weighted = (weighted_counts(sides[GENERAL].scheme_rows, settings.weights)
+                if settings.weights else {})
+    rows = {QUESTION: sides[QUESTION].scheme_rows.total(),
             GENERAL: sum(c["kept"] for c in weighted.values()) if weighted
-            else sides[GENERAL].rows}
+            else sides[GENERAL].scheme_rows.total()}
     try:
         targets = balance_targets(rows[QUESTION], rows[GENERAL], settings.ratio, settings.mode)
     except ValueError as err:
@@ -420,7 +416,9 @@ def build_pipeline(options: PipelineOptions, settings: CorpusSettings):
         "seed": settings.seed,
         "ratio": settings.ratio,
         "mode": settings.mode,
-        "inputs": {side: {**asdict(value), "rows_out": targets[side]}
+        "inputs": {side: {"globs": value.globs, "patterns": value.patterns,
+                          "files": value.files, "rows": value.scheme_rows.total(),
+                          "summaries": value.summaries, "rows_out": targets[side]}
                    for side, value in sides.items()},
         "weights": {"weights": settings.weights, "general_rows_per_scheme": weighted},
     }
