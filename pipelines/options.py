@@ -103,6 +103,10 @@ class PairOptions(PipelineOptions):
                  "pair is scored as a separate, reshuffled task (b blocks: b(b+1)/2 tasks, each "
                  "sentence profiled b times, so keep it for rare huge groups)")
         parser.add_argument(
+            "--pair_copied_answers", action="store_true",
+            help="QA: also pair sentences across answers that share a sentence; by default "
+                 "such answers are copies of one text and count as one answer")
+        parser.add_argument(
             "--max_pairs_per_group", type=int, default=None,
             help="keep at most N admitted pairs per group, those with the smallest content hash "
                  "(seeded by --seed); 0: no cap; default: the pipeline's (question 20, else 0)")
@@ -232,6 +236,7 @@ class PairSettings:
             fanout_block=pair_opts.fanout_block,
             cross_text_only=cross_text_only,
             split_texts=split_texts,
+            pair_copied_answers=pair_opts.pair_copied_answers,
             max_pairs_per_group=(max_pairs_per_group if pair_opts.max_pairs_per_group is None
                                  else pair_opts.max_pairs_per_group),
             seed=options.view_as(SamplingOptions).seed,

@@ -29,9 +29,18 @@ from pipelines.schema import (
     json_size,
     too_large_detail,
 )
-from similarity.pair_filters import resolve_rules
-from similarity.text import QUESTION_FILTERS, TOO_LONG
+from similarity.pair_filters import resolve_rules, unmarked
+from similarity.text import (
+    DEFAULT_FILTERS,
+    DOCUMENT_FILTERS,
+    QUESTION_FILTERS,
+    TOO_LONG,
+    Filters,
+)
 
+SCHEME_FILTERS = {"doc": DOCUMENT_FILTERS}
+"""Sentence filters of a scheme's split texts other than ``DEFAULT_FILTERS`` (questions are
+whole texts: ``whole_text``)."""
 ACCEPTED = "accepted"
 FANOUT = "fanout"
 SENTENCE_KEYS = "sentence_keys"
@@ -48,6 +57,7 @@ COUNTERS = {
     "groups_fanned_out": "groups cut into blocks scored as separate tasks",
     "pair_tasks": "scoring tasks (one per small group, one per block pair of a big group)",
     "candidate_pairs_scored": "sentence pairs whose similarity was computed",
+    "copied_answers_joined": "QA answers joined to another answer they share a sentence with",
     "pairs_admitted": "pairs with low <= score < high (QA: across answers)",
     "pairs_dropped_<rule>": "admitted pairs that pair filter dropped (similarity.pair_filters)",
     "pairs_over_group_cap_dropped": "admitted pairs beyond --max_pairs_per_group in a group",
@@ -139,14 +149,18 @@ class SentenceGroup(NamedTuple):
 
 
 class PairTask(NamedTuple):
-    """Score ``left`` against itself (``right`` is None) or every left × right sentence pair."""
+    """Score ``left`` against itself (``right`` is None) or every left × right sentence pair.
+
+    ``left_parts``/``right_parts``: the ``answer_parts`` label of each sentence (QA rule: only
+    sentences of different labels pair), ``None`` when every pair may be scored.
+    """
 
     group_id: str
     method: str
     left: tuple[str, ...]
-    left_owners: tuple[tuple[int, ...], ...]
+    left_parts: tuple[int, ...] | None
     right: tuple[str, ...] | None
-    right_owners: tuple[tuple[int, ...], ...] | None
+    right_parts: tuple[int, ...] | None
 
 
 @dataclass(frozen=True)
@@ -154,10 +168,12 @@ class ScoringConfig:
     """How groups become pairs: thresholds, variant, sizes, and the QA cross-text rule.
 
     ``split_texts=False`` takes every text as one sentence (questions; see ``whole_text``).
-    ``max_pairs_per_group > 0`` keeps, per group, the admitted pairs with the smallest
-    ``content_hash(seed, text_a, text_b)`` (see ``CapPairsPerGroup``). ``pair_filters``: the
-    rules of ``similarity.pair_filters`` applied to admitted pairs (``FilterPairs``), with
-    ``boilerplate_groups`` the boilerplate rule's threshold.
+    ``pair_copied_answers``: under the QA rule, also pair sentences of answers that share a
+    sentence (see ``answer_parts``). ``max_pairs_per_group > 0`` keeps, per group, the
+    admitted pairs with the smallest ``content_hash(seed, text_a, text_b)`` (see
+    ``CapPairsPerGroup``). ``pair_filters``: the rules of ``similarity.pair_filters`` applied
+    to admitted pairs (``FilterPairs``), with ``boilerplate_groups`` the boilerplate rule's
+    threshold.
     ``check()`` raises ``ValueError`` naming the command-line option of a bad value.
     """
 
@@ -170,6 +186,7 @@ class ScoringConfig:
     fanout_block: int
     cross_text_only: bool
     split_texts: bool = True
+    pair_copied_answers: bool = False
     max_pairs_per_group: int = 0
     seed: int = 0
     pair_filters: tuple[str, ...] = ()
@@ -210,13 +227,16 @@ def whole_text(text: str, max_len: int) -> tuple[list[str], Counter]:
     return ([sentence], Counter()) if rule is None else ([], Counter({rule: 1}))
 
 
-def split_group(group: Group, max_len: int, split_texts: bool = True) -> SentenceGroup:
-    """Split every text of ``group`` with ``similarity.split_with_stats`` (or take it whole,
-    ``whole_text``, when ``split_texts`` is False); count what happens."""
+def split_group(group: Group, max_len: int, split_texts: bool = True,
+                filters: Filters = DEFAULT_FILTERS) -> SentenceGroup:
+    """Split every text of ``group`` with ``similarity.split_with_stats`` and ``filters`` (or
+    take it whole, ``whole_text``, when ``split_texts`` is False); count what happens."""
     owners: dict[str, set[int]] = {}
-    split = similarity.split_with_stats if split_texts else whole_text
     for index, text in enumerate(group.texts):
-        sentences, dropped = split(text, max_len)
+        if split_texts:
+            sentences, dropped = similarity.split_with_stats(text, max_len, filters)
+        else:
+            sentences, dropped = whole_text(text, max_len)
         counter("texts").inc()
         for rule, count in dropped.items():
             counter(f"sentences_dropped_{rule}").inc(count)
@@ -234,6 +254,37 @@ def split_group(group: Group, max_len: int, split_texts: bool = True) -> Sentenc
     )
 
 
+def answer_parts(group: SentenceGroup, join_copies: bool = True) -> tuple[int, ...]:
+    """Label of each sentence of ``group`` for the QA rule "pair sentences of different answers
+    only": sentences with different labels may pair, sentences with one label may not.
+
+    Two answers that share a sentence (the same ``similarity.pair_filters.unmarked`` text:
+    letters and digits, leading list marker removed) are copies of one text (a quoted
+    regulation, a pasted article), not two answers: with ``join_copies`` they are joined, and
+    so is every answer linked to them by a chain of shared sentences (union-find over answer
+    indices); a sentence's label is the smallest answer index of its joined set. Their shared
+    sentences are then never paired with the rest of that text, which would be a
+    document-scheme pair at the QA threshold. Without ``join_copies`` the label is the one
+    answer a sentence came from, and a sentence found in several answers gets a label of its
+    own (negative) so it may pair with any sentence.
+    """
+    if not join_copies:
+        return tuple(own[0] if len(own) == 1 else -1 - k for k, own in enumerate(group.owners))
+    root: dict[int, int] = {}
+
+    def find(answer: int) -> int:
+        while root.setdefault(answer, answer) != answer:
+            answer = root[answer]
+        return answer
+
+    first_owner: dict[str, int] = {}
+    for sentence, owners in zip(group.sentences, group.owners, strict=True):
+        first = find(first_owner.setdefault(unmarked(sentence), owners[0]))
+        for answer in map(find, owners):
+            root[max(first, answer)] = first = min(first, answer)
+    return tuple(find(owners[0]) for owners in group.owners)
+
+
 def plan_tasks(group: SentenceGroup, config: ScoringConfig) -> Iterator[PairTask]:
     """One task for a small group; for more than ``fanout_block`` sentences, one task per pair
     of blocks (b blocks → b(b+1)/2 tasks), so a huge group spreads over many workers.
@@ -243,15 +294,22 @@ def plan_tasks(group: SentenceGroup, config: ScoringConfig) -> Iterator[PairTask
     holds at most 2 × ``fanout_block`` sentences (bounded memory); the price is that each
     sentence is profiled (and, on the LSH path, MinHashed) in b tasks instead of one. The
     method is chosen by the size of the whole group: ``lsh`` above ``lsh_cutoff``, else
-    ``exact``.
+    ``exact``. Under the QA rule the labels of ``answer_parts`` are computed once for the whole
+    group, and answers joined as copies are counted (``copied_answers_joined``).
     """
     n = len(group.sentences)
     if n < 2:
         return
+    parts = None
+    if config.cross_text_only:
+        parts = answer_parts(group, join_copies=not config.pair_copied_answers)
+        if not config.pair_copied_answers:
+            answers = {own for owners in group.owners for own in owners}
+            counter("copied_answers_joined").inc(len(answers) - len(set(parts)))
     method = "lsh" if n > config.lsh_cutoff else "exact"
     block = config.fanout_block
     if n <= block:
-        yield PairTask(group.group_id, method, group.sentences, group.owners, None, None)
+        yield PairTask(group.group_id, method, group.sentences, parts, None, None)
         return
     starts = range(0, n, block)
     for i in starts:
@@ -260,9 +318,9 @@ def plan_tasks(group: SentenceGroup, config: ScoringConfig) -> Iterator[PairTask
                 continue
             yield PairTask(
                 group.group_id, method,
-                group.sentences[i:i + block], group.owners[i:i + block],
+                group.sentences[i:i + block], None if parts is None else parts[i:i + block],
                 None if i == j else group.sentences[j:j + block],
-                None if i == j else group.owners[j:j + block],
+                None if i == j or parts is None else parts[j:j + block],
             )
 
 
@@ -278,7 +336,8 @@ class _SplitAndScore(beam.DoFn):
 
     def process(self, group: Group):
         self.progress.tick()
-        sentence_group = split_group(group, self.config.max_len, self.config.split_texts)
+        sentence_group = split_group(group, self.config.max_len, self.config.split_texts,
+                                     SCHEME_FILTERS.get(self.config.scheme, DEFAULT_FILTERS))
         if "boilerplate" in self.config.pair_filters:
             for sentence in sentence_group.sentences:
                 yield beam.pvalue.TaggedOutput(SENTENCE_KEYS, sentence_key(sentence))
@@ -293,13 +352,6 @@ class _SplitAndScore(beam.DoFn):
             yield beam.pvalue.TaggedOutput(FANOUT, task)
 
 
-def text_labels(owners: tuple[tuple[int, ...], ...]) -> list[int]:
-    """``admitted_pairs(parts=...)`` labels for the QA rule: the index of the one answer a
-    sentence came from, or a label of its own (negative) for a sentence found in several
-    answers, which may pair with any sentence."""
-    return [own[0] if len(own) == 1 else -1 - k for k, own in enumerate(owners)]
-
-
 def score_task(task: PairTask, config: ScoringConfig) -> Iterator[dict[str, Any]]:
     """Admitted pairs of ``task`` as pair rows in canonical order (``text_a < text_b``).
 
@@ -307,11 +359,11 @@ def score_task(task: PairTask, config: ScoringConfig) -> Iterator[dict[str, Any]
     left × right pairs (block-pair task), and for the QA rule only pairs across answers
     (``similarity.admitted_pairs``' ``right`` and ``parts``).
     """
-    owners = task.left_owners + (task.right_owners or ())
+    parts = None if task.left_parts is None else task.left_parts + (task.right_parts or ())
     stats: dict[str, int] = {}
     pairs = similarity.admitted_pairs(
         task.left, config.low, config.high, config.variant, task.method, right=task.right,
-        parts=text_labels(owners) if config.cross_text_only else None, stats=stats,
+        parts=parts, stats=stats,
     )
     counter("candidate_pairs_scored").inc(stats["pairs_scored"])
     counter("pairs_admitted").inc(len(pairs))

@@ -1,6 +1,7 @@
 """Shared PTransforms on tiny hand-built inputs with exact expected outputs."""
 
 import json
+from dataclasses import replace
 
 import apache_beam as beam
 import pytest
@@ -14,6 +15,7 @@ from pipelines.transforms import (
     GroupsToPairs,
     ParseRecords,
     ScoringConfig,
+    answer_parts,
     plan_tasks,
     score_task,
     split_group,
@@ -47,7 +49,7 @@ def test_qa_pairs_cross_answer_rule_thresholds_canonical_order_and_dedup():
         Group("q1", (BEIJING + BEIJING_2, SHANGHAI + WALK_BANG, WALK + LATER)),
         # the same (BEIJING, SHANGHAI) pair again, from a smaller id: kept once, with "q0"
         Group("q0", (BEIJING, SHANGHAI)),
-        # WALK_TOMORROW occurs in both answers, so (WALK, WALK_TOMORROW) crosses answers
+        # WALK_TOMORROW occurs in both answers: copies of one text, joined, so no pair
         Group("q2", (WALK + WALK_TOMORROW, WALK_TOMORROW)),
         # one answer only: no pair may come out
         Group("q3", (BEIJING + BEIJING_2,)),
@@ -55,7 +57,6 @@ def test_qa_pairs_cross_answer_rule_thresholds_canonical_order_and_dedup():
     expected = [
         row(BEIJING, SHANGHAI, "qa", "q0"),
         row(BEIJING_2, SHANGHAI, "qa", "q1"),
-        row(WALK, WALK_TOMORROW, "qa", "q2"),
     ]
     assert expected[0]["text_a"] == SHANGHAI  # 上 (U+4E0A) < 北 (U+5317)
     assert 0.35 <= expected[1]["score"] < 0.9 and score(WALK, WALK_BANG, VARIANT) >= 0.9
@@ -68,6 +69,35 @@ def test_qa_pairs_cross_answer_rule_thresholds_canonical_order_and_dedup():
             | "DedupQA" >> DedupPairs()
         )
         assert_that(pairs, equal_to(expected), label="CheckQAPairs")
+
+
+def test_answer_parts_join_answers_that_share_a_sentence():
+    # answers 0 and 2 share WALK up to punctuation, 2 and 3 share "2、" + LATER up to the
+    # marker: 0, 2, 3 are one text; 1 stands alone; 4 has no sentence in common with anyone
+    group = split_group(Group("g", (
+        WALK + BEIJING, SHANGHAI, WALK_BANG + LATER, "(2)" + LATER + BEIJING_2, WALK_TOMORROW,
+    )), 64)
+    label = dict(zip(group.sentences, answer_parts(group), strict=True))
+    assert label[WALK] == label[BEIJING] == label[WALK_BANG] == label[LATER] == 0
+    assert label[BEIJING_2] == label["(2)" + LATER] == 0
+    assert label[SHANGHAI] == 1 and label[WALK_TOMORROW] == 4
+    # without joining: the answer index, and a label of its own for a sentence in two answers
+    both = split_group(Group("h", (WALK + BEIJING, WALK + SHANGHAI)), 64)
+    plain = dict(zip(both.sentences, answer_parts(both, join_copies=False), strict=True))
+    assert plain[BEIJING] == 0 and plain[SHANGHAI] == 1 and plain[WALK] < 0
+
+
+@pytest.mark.parametrize("pair_copies", [False, True])
+def test_copied_answers_pair_only_with_other_answers(pair_copies):
+    # answers 0 and 1 share WALK_TOMORROW: one text twice; answer 2 is another answer
+    group = split_group(Group("q", (WALK_TOMORROW + BEIJING, SHANGHAI + WALK_TOMORROW,
+                                    BEIJING_2)), 64)
+    cfg = replace(config(), pair_copied_answers=pair_copies)
+    pairs = {(r["text_a"], r["text_b"]) for task in plan_tasks(group, cfg)
+             for r in score_task(task, cfg)}
+    across = {tuple(sorted(p)) for p in ((BEIJING, BEIJING_2), (SHANGHAI, BEIJING_2))}
+    within = {tuple(sorted((BEIJING, SHANGHAI)))}
+    assert pairs == (across | within if pair_copies else across)
 
 
 def test_doc_scheme_pairs_within_one_text_at_doc_thresholds():
@@ -122,7 +152,7 @@ def test_fan_out_of_a_qa_group_keeps_the_cross_answer_rule(shared_data, block):
     records = [json.loads(line) for line in lines]
     record = max(records, key=lambda r: sum(map(len, r["answers"])))
     group = split_group(qa_group(record), 64)
-    answer_of = dict(zip(group.sentences, group.owners, strict=True))
+    label = dict(zip(group.sentences, answer_parts(group), strict=True))
 
     def rows(cfg):
         return sorted((r["text_a"], r["text_b"], r["score"])
@@ -131,8 +161,7 @@ def test_fan_out_of_a_qa_group_keeps_the_cross_answer_rule(shared_data, block):
     whole = rows(config("qa", 0.2, 0.95))
     assert len(list(plan_tasks(group, config("qa", 0.2, 0.95, block=block)))) > 1
     assert whole and rows(config("qa", 0.2, 0.95, block=block)) == whole
-    assert all(set(answer_of[a]) != set(answer_of[b]) or len(answer_of[a]) > 1
-               for a, b, _ in whole)
+    assert len(set(label.values())) > 1 and all(label[a] != label[b] for a, b, _ in whole)
 
 
 def test_lsh_method_above_cutoff_and_exact_below():
