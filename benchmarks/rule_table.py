@@ -85,8 +85,8 @@ class Contexts:
         if group_id not in self.views:
             sentences = list(self.groups[group_id])
             pairs = admitted_pairs(sentences, self.band.low, self.band.high)
-            texts = [sentences[k] for i, j, _ in pairs for k in (i, j)]
-            self.views[group_id] = group_view(texts, self.boilerplate)
+            self.views[group_id] = group_view(
+                [(sentences[i], sentences[j]) for i, j, _ in pairs], self.boilerplate)
         return self.views[group_id]
 
 

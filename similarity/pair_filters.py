@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections import Counter
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -131,29 +132,30 @@ def shared_ends(x: str, y: str) -> tuple[int, int]:
 
 @dataclass(frozen=True)
 class GroupView:
-    """What the rules may know beyond the two sentences.
+    """What the rules may know beyond the two sentences, from the group's admitted pairs.
 
     ``frames``: frame (``frame(s, FRAME_CHARS)``) → number of distinct sentences of the group
     that have it, counted over the sentences of the group's admitted pairs.
+    ``partners``: sentence → number of distinct sentences of the group it is admitted with.
     ``boilerplate``: sentences that occur in at least ``--boilerplate_groups`` groups of the
     input (counted by the pipeline over every group's distinct sentences).
     """
 
     frames: Mapping[str, int] = field(default_factory=dict)
+    partners: Mapping[str, int] = field(default_factory=dict)
     boilerplate: Collection[str] = frozenset()
 
 
 FRAME_CHARS = 6
 
 
-def group_view(sentences: Iterable[str], boilerplate: Collection[str] = frozenset()) -> GroupView:
-    """``GroupView`` of a group whose admitted pairs hold ``sentences`` (repeats are ignored)."""
-    frames: dict[str, int] = {}
-    for sentence in set(sentences):
-        key = frame(sentence, FRAME_CHARS)
-        if key is not None:
-            frames[key] = frames.get(key, 0) + 1
-    return GroupView(frames, boilerplate)
+def group_view(pairs: Iterable[tuple[str, str]],
+               boilerplate: Collection[str] = frozenset()) -> GroupView:
+    """``GroupView`` of a group whose admitted pairs are ``pairs`` (repeats, in either order,
+    are counted once)."""
+    partners = Counter(text for pair in {tuple(sorted(p)) for p in pairs} for text in pair)
+    frames = Counter(key for text in partners if (key := frame(text, FRAME_CHARS)) is not None)
+    return GroupView(frames=dict(frames), partners=dict(partners), boilerplate=boilerplate)
 
 
 class Boilerplate:
@@ -258,14 +260,29 @@ class FewSharedWords:
         return len(content_words(a) & content_words(b)) < self.min_shared
 
 
+class Series:
+    """Drop a pair when both sentences are admitted with other sentences of the group too
+    (``partners`` >= ``min_partners`` (2) each): a sentence that resembles several sentences of
+    one document is one of a parallel series (the items of a list, one template with other
+    slots, a headline repeated over sections), and the pair is one of many alike. A sentence
+    with one partner, paired with a sentence that has several, is kept."""
+
+    name = "series"
+    min_partners = 2
+
+    def drops(self, a: str, b: str, group: GroupView) -> bool:
+        return min(group.partners.get(a, 1), group.partners.get(b, 1)) >= self.min_partners
+
+
 RULES = {rule.name: rule for rule in (Boilerplate(), NearCopy(), EnumerationSibling(),
-                                      TemplateSibling(), NumberMismatch(), FewSharedWords())}
+                                      TemplateSibling(), NumberMismatch(), FewSharedWords(),
+                                      Series())}
 """Rule name → rule, in the order ``first_drop`` applies them."""
 
 SCHEME_RULES = {
-    "qa": ("near_copy", "enumeration_sibling", "template_sibling"),
+    "qa": ("near_copy", "enumeration_sibling", "template_sibling", "number_mismatch"),
     "doc": ("near_copy", "enumeration_sibling", "template_sibling", "number_mismatch",
-            "few_shared_words"),
+            "few_shared_words", "series"),
     "question": ("near_copy",),
 }
 """Default rules per scheme (``--pair_filters``); chosen on judged pairs, docs/similarity.md."""
@@ -294,5 +311,5 @@ def first_drop(a: str, b: str, group: GroupView, rules: Iterable[str]) -> str | 
 def group_drops(pairs: Sequence[tuple[str, str]], rules: Sequence[str],
                 boilerplate: Collection[str] = frozenset()) -> list[str | None]:
     """``first_drop`` of every admitted pair of one group, the ``GroupView`` built from them."""
-    view = group_view([text for pair in pairs for text in pair], boilerplate)
+    view = group_view(pairs, boilerplate)
     return [first_drop(a, b, view, rules) for a, b in pairs]

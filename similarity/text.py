@@ -206,15 +206,19 @@ def _recut(sentence: str, max_len: int) -> list[tuple[str, bool]]:
 # Filters
 
 TOO_LONG = "too_long"
+HEADLINE_RUN_IN = "headline_run_in"
 BYLINE = "byline"
 LEAD_IN = "lead_in"
 MARKUP = "markup"
 URL_OR_EMAIL = "url_or_email"
 MASKED = "masked"
+BROKEN_BRACKET = "broken_bracket"
+BULLET_HEADING = "bullet_heading"
 TOO_SHORT = "too_short"
 MOSTLY_SYMBOLS = "mostly_symbols"
 LOW_CJK_RATIO = "low_cjk_ratio"
-FILTER_RULES = (TOO_LONG, BYLINE, LEAD_IN, MARKUP, URL_OR_EMAIL, MASKED, TOO_SHORT,
+FILTER_RULES = (TOO_LONG, HEADLINE_RUN_IN, BYLINE, LEAD_IN, MARKUP, URL_OR_EMAIL, MASKED,
+                BROKEN_BRACKET, BULLET_HEADING, TOO_SHORT,
                 MOSTLY_SYMBOLS, LOW_CJK_RATIO)
 """Names of the sentence filter rules, in the order they are checked (first failure counts)."""
 
@@ -237,6 +241,47 @@ _MASK = re.compile(
 )
 
 
+# Headline parts are separated by spaces (``中国住宅寿命平均30多年 发达国家一般超过70年``):
+# a space between two CJK characters (or a closing bracket/mark and a CJK character).
+_TITLE_GAP = re.compile(rf"[{_CJK}》)”!?] +[{_CJK}《(“0-9A-Za-z]")
+_CLAUSE_MARK = re.compile(r"[,。;:!?]")
+HEADLINE_CLAUSE = 30
+"""A document's first piece whose first clause is longer than this (characters) is a headline
+run into the body (``headline_run_in``)."""
+
+
+def headline_run_in(piece: str) -> bool:
+    """Whether ``piece``, the first piece of a document, is a news headline run into the body
+    with no separator (``价位太高成局限虽然上述材料具备很好的装饰效果,``): a space between CJK
+    characters (headline parts) before the last clause mark ``,。;:!?`` (body text after the
+    headline), or a first clause (up to the first clause mark) of more than
+    ``HEADLINE_CLAUSE`` (30) characters. A headline alone (``电影《星空》主题曲MV首发 五月天特别
+    创作``) and the short first clause of an encyclopedia article pass."""
+    marks = [m.start() for m in _CLAUSE_MARK.finditer(piece)]
+    if marks and _TITLE_GAP.search(piece, 0, marks[-1]):
+        return True
+    return len(piece[:marks[0]] if marks else piece) > HEADLINE_CLAUSE
+
+
+_BULLET = re.compile("[●◎■□▲△★☆◆◇•]")
+
+
+def broken_bracket(sentence: str) -> bool:
+    """Whether ``sentence`` was cut inside a title or a parenthesis: a ``》`` or ``)`` before
+    the ``《``/``(`` that opens it (``the Seer》专辑…``, ``BPM)、业务流程再造…``), or a ``《``
+    never closed (``…从《南京!``)."""
+    depth = {"《": 0, "(": 0}
+    for ch in sentence:
+        if ch in depth:
+            depth[ch] += 1
+        elif ch in "》)":
+            opener = "《" if ch == "》" else "("
+            depth[opener] -= 1
+            if depth[opener] < 0:
+                return True
+    return depth["《"] > 0
+
+
 def clean_markup(text: str) -> str:
     """``text`` (normalised) with wiki conversion markup resolved to its first variant
     (``-{zh-hans:卡尔顿;zh-hk:卡顿}-`` → ``卡尔顿``, ``-{后}-`` → ``后``) and HTML line
@@ -250,6 +295,9 @@ class Filters:
 
     - ``too_long``: the sentence had no ``,:`` within ``max_len`` characters and was
       hard-cut (``drop_hard_cut``); hard-cut fragments are arbitrary, not sentences.
+    - ``headline_run_in``: the first piece of a text is a headline run into the body
+      (``drop_headline_run_in``, documents only; ``headline_run_in``). Checked by
+      ``split_with_stats``, which knows a piece's position.
     - ``byline``: the piece is a news byline (``新浪体育讯``, ``本报讯 (记者 吴倩)``), cut out
       by the splitter.
     - ``lead_in``: it ends with ``:``, the lead-in of a list whose items follow as sentences
@@ -260,6 +308,10 @@ class Filters:
     - ``url_or_email``: it holds a URL (``http://``, ``www.``) or an e-mail address.
     - ``masked``: the source masked characters with ``*``/``#`` (``中*人*共*国``, ``*院病历``,
       ``5##元``; ``drop_masked``): the sentence is no longer the text it was.
+    - ``broken_bracket``: it was cut inside a ``《》`` title or a parenthesis
+      (``drop_broken_brackets``; ``broken_bracket``).
+    - ``bullet_heading``: it begins with a bullet sign (``●◎■□▲△★☆◆◇•``): a sub-heading or
+      bullet item run into the sentence after it (``●专家观点房价将持续小幅下滑多位专家认为,…``).
     - ``too_short``: fewer than ``min_chars`` letters/digits (``str.isalnum``).
     - ``mostly_symbols``: share of non-space characters that are digits, punctuation, symbols
       or part of a URL is greater than ``max_symbol_ratio``.
@@ -271,6 +323,8 @@ class Filters:
     min_chars: int = 5
     drop_hard_cut: bool = True
     drop_masked: bool = True
+    drop_headline_run_in: bool = False
+    drop_broken_brackets: bool = True
     max_symbol_ratio: float = 0.5
     min_cjk_ratio: float = 0.5
 
@@ -288,6 +342,10 @@ class Filters:
             return URL_OR_EMAIL
         if self.drop_masked and ("*" in sentence or "#" in sentence) and _MASK.search(sentence):
             return MASKED
+        if self.drop_broken_brackets and broken_bracket(sentence):
+            return BROKEN_BRACKET
+        if _BULLET.match(sentence):
+            return BULLET_HEADING
         alnum = sum(map(str.isalnum, sentence))
         if alnum < self.min_chars:
             return TOO_SHORT
@@ -304,9 +362,14 @@ class Filters:
 
 
 DEFAULT_FILTERS = Filters()
-QUESTION_FILTERS = Filters(min_chars=3)
+QUESTION_FILTERS = Filters(min_chars=3, drop_broken_brackets=False)
 """Filters of whole questions (``question`` scheme): real questions can be 3-4 characters
-(``能贷不能``); answers and documents keep ``DEFAULT_FILTERS``."""
+(``能贷不能``), and a whole text is never cut inside brackets; answers keep
+``DEFAULT_FILTERS``."""
+DOCUMENT_FILTERS = Filters(drop_headline_run_in=True)
+"""Filters of documents (``doc`` scheme): ``DEFAULT_FILTERS`` and a first piece that is a
+headline run into the body is dropped (news articles; docs/similarity.md has the judged
+figures)."""
 
 
 def split_with_stats(
@@ -329,13 +392,18 @@ def split_with_stats(
         raise ValueError(f"max_len must be a positive int, got {max_len!r}")
     sentences: list[str] = []
     dropped: Counter = Counter()
-    for span in _sentence_spans(text):
-        for sentence, hard_cut in _recut(span, max_len):
-            rule = filters.rejection(sentence, hard_cut) if filters is not None else None
-            if rule is None:
-                sentences.append(sentence)
-            else:
-                dropped[rule] += 1
+    pieces = (piece for span in _sentence_spans(text) for piece in _recut(span, max_len))
+    for index, (sentence, hard_cut) in enumerate(pieces):
+        rule = None
+        if filters is not None:
+            rule = filters.rejection(sentence, hard_cut)
+            if (rule is None and index == 0 and filters.drop_headline_run_in
+                    and headline_run_in(sentence)):
+                rule = HEADLINE_RUN_IN
+        if rule is None:
+            sentences.append(sentence)
+        else:
+            dropped[rule] += 1
     return sentences, dropped
 
 

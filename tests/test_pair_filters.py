@@ -114,9 +114,20 @@ def test_template_series_needs_three_sentences_of_one_frame_in_the_group():
     cv = ["2001年3月至2004年6月任华南理工大学副校长", "2004年6月至2008年1月任广州市副市长",
           "2008年1月至2012年5月任广东省委常委"]
     rule = RULES["template_sibling"]
-    assert not rule.drops(cv[0], cv[1], group_view(cv[:2]))
-    assert rule.drops(cv[0], cv[1], group_view(cv))
-    assert group_view(cv + cv[:1]).frames == {"0年0月至0": 3}
+    assert not rule.drops(cv[0], cv[1], group_view([cv[:2]]))
+    assert rule.drops(cv[0], cv[1], group_view([cv[:2], cv[1:]]))
+    assert group_view([cv[:2], cv[1:], cv[:2][::-1]]).frames == {"0年0月至0": 3}
+
+
+def test_series_drops_a_pair_only_when_both_sentences_have_other_partners():
+    a, b, c, d = "甲甲甲", "乙乙乙", "丙丙丙", "丁丁丁"
+    # a–b, a–c, b–c: a triangle, every sentence has two partners; d only pairs with a
+    view = group_view([(a, b), (a, c), (c, b), (b, a), (d, a)])
+    assert view.partners == {a: 3, b: 2, c: 2, d: 1}
+    rule = RULES["series"]
+    assert rule.drops(a, b, view) and rule.drops(b, c, view)
+    assert not rule.drops(a, d, view)
+    assert not rule.drops(a, b, group_view([(a, b)])) and not rule.drops(a, b, GroupView())
 
 
 def test_boilerplate_is_what_the_view_lists():

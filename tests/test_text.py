@@ -7,7 +7,11 @@ from hypothesis import strategies as st
 
 from similarity import DEFAULT_FILTERS, FILTER_RULES, normalise, split_sentences, split_with_stats
 from similarity.text import (
+    BROKEN_BRACKET,
+    BULLET_HEADING,
     BYLINE,
+    DOCUMENT_FILTERS,
+    HEADLINE_RUN_IN,
     LEAD_IN,
     LOW_CJK_RATIO,
     MARKUP,
@@ -17,7 +21,9 @@ from similarity.text import (
     TOO_LONG,
     TOO_SHORT,
     URL_OR_EMAIL,
+    broken_bracket,
     clean_markup,
+    headline_run_in,
 )
 
 
@@ -132,6 +138,11 @@ def test_bad_max_len(max_len):
         ("This is an English sentence.", LOW_CJK_RATIO),
         ("iPhone12怎么样啊", None),
         ("这是一个正常的中文句子。", None),
+        ("the Seer》专辑代表他们在音乐上的突破,", BROKEN_BRACKET),
+        ("BPM)、业务流程再造的方法", BROKEN_BRACKET),
+        ("撑着所有院线的票房从《南京!", BROKEN_BRACKET),
+        ("《保险法》第十条(投保人)的规定如此。", None),
+        ("●专家观点房价将持续小幅下滑多位专家认为,", BULLET_HEADING),
     ],
 )
 def test_each_filter_rule_is_named_and_counted(sentence, rule):
@@ -278,3 +289,31 @@ def test_bylines_end_the_headline_and_are_dropped(text, expected):
     assert dropped.get(BYLINE, 0) == (len(expected) == 2)
     assert "".join(split_sentences(text, filters=None)).replace(" ", "") == (
         normalise(text).replace(" ", ""))
+
+
+@pytest.mark.parametrize(
+    ("piece", "run_in"),
+    [
+        ("中国住宅寿命平均30多年 发达国家一般超过70年 近年来,我国住宅产业化水平有所上升,", True),
+        ("安信地板总经理卢伟光卷入方宏进事件原央视名嘴方宏进因涉嫌合同诈骗被拘的消息被曝光", True),
+        ("电影《星空》主题曲MV首发 五月天特别创作", False),
+        ("颊鳞雀鲷,俗名为厚壳仔,为辐鳍鱼纲鲈形目隆头鱼亚目雀鲷科的其中一种。", False),
+        ("凡氏下银汉鱼为辐鳍鱼纲银汉鱼目银汉鱼科的一种。", False),
+    ],
+)
+def test_headline_run_in(piece, run_in):
+    assert headline_run_in(piece) is run_in
+
+
+def test_document_filters_drop_a_headline_run_in_only_as_the_first_piece():
+    run_in = "中国住宅寿命平均30多年 发达国家一般超过70年 近年来,我国住宅产业化水平有所上升。"
+    body = "但距发达国家还有巨大差距。"
+    assert split_with_stats(run_in + body, filters=DOCUMENT_FILTERS) == (
+        [body], {HEADLINE_RUN_IN: 1})
+    assert split_sentences(body + run_in, filters=DOCUMENT_FILTERS) == [body, run_in]
+    assert split_sentences(run_in + body) == [run_in, body]
+
+
+def test_broken_bracket_and_whole_questions():
+    assert broken_bracket("一览》的研究报告表明") and not broken_bracket("(1)《保险法》")
+    assert QUESTION_FILTERS.rejection("BPM)是什么意思") is None
