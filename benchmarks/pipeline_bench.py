@@ -44,8 +44,10 @@ from pipelines import doc_pairs
 from pipelines.io import read_json, read_pairs
 from similarity import SCHEMES, admitted_pairs, split_sentences
 from similarity.pair_filters import SCHEME_RULES, group_drops
+from similarity.text import SCHEME_FILTERS
 
 RULES = SCHEME_RULES["doc"]
+FILTERS = SCHEME_FILTERS["doc"]
 
 SHARED = Path(os.environ.get("SIMPAIRS_SHARED_DATA",
                              Path(__file__).resolve().parents[2] / "shared" / "data"))
@@ -65,7 +67,7 @@ def repeated_docs(docs: list[dict], sentences: int) -> tuple[list[dict], int]:
     while total < sentences:
         for doc in docs:
             out.append({"id": f"{doc['id']}#r{rep}", "text": doc["text"]})
-            total += len(split_sentences(doc["text"], MAX_LEN))
+            total += len(split_sentences(doc["text"], MAX_LEN, FILTERS))
             if total >= sentences:
                 break
         rep += 1
@@ -80,7 +82,7 @@ def plain_loop(docs: list[dict], low: float, high: float) -> dict[str, float]:
     sentences = 0
     stats: dict[str, int] = {}
     for doc in docs:
-        split = split_sentences(doc["text"], MAX_LEN)
+        split = split_sentences(doc["text"], MAX_LEN, FILTERS)
         sentences += len(split)
         distinct = sorted(set(split))
         admitted = admitted_pairs(distinct, low, high, stats=stats)
@@ -123,7 +125,7 @@ def big_document(docs: list[dict], size: int) -> list[str]:
     """The first ``size`` distinct sentences of the docs sample (real text, one a line)."""
     seen: dict[str, None] = {}
     for doc in docs:
-        for sentence in split_sentences(doc["text"], MAX_LEN):
+        for sentence in split_sentences(doc["text"], MAX_LEN, FILTERS):
             seen.setdefault(sentence)
             if len(seen) == size:
                 return list(seen)

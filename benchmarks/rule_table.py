@@ -37,7 +37,7 @@ from similarity.pair_filters import (
     GroupView,
     group_view,
 )
-from similarity.text import DEFAULT_FILTERS, FILTER_RULES, QUESTION_FILTERS
+from similarity.text import DEFAULT_FILTERS, FILTER_RULES, QUESTION_FILTERS, SCHEME_FILTERS
 
 SHARED = Path(os.environ.get("SIMPAIRS_SHARED_DATA",
                              Path(__file__).resolve().parents[2] / "shared" / "data"))
@@ -68,7 +68,8 @@ class Contexts:
         self.groups = {}
         groups_of: dict[str, set[str]] = defaultdict(set)
         for record in records:
-            group = split_group(to_group(record), 64, split_texts=scheme != "question")
+            group = split_group(to_group(record), 64, split_texts=scheme != "question",
+                                filters=SCHEME_FILTERS[scheme])
             self.groups[group.group_id] = group.sentences
             for sentence in group.sentences:
                 groups_of[sentence].add(group.group_id)

@@ -5,7 +5,9 @@
 
 Input lines: ``{"id": str, "question": str, "answers": [str, ...]}`` (or Parquet with those
 columns). Every answer is split with ``similarity.split_sentences(answer, max_len)``; sentence
-pairs are scored across different answers only (never two sentences of one answer) and kept
+pairs are scored across different answers only (never two sentences of one answer; answers
+that share a sentence are copies of one text and count as one answer, ``transforms.answer_parts``,
+unless ``--pair_copied_answers``) and kept
 when ``SCHEMES["qa"].low <= score < SCHEMES["qa"].high`` and no pair filter of the scheme
 (``similarity.pair_filters.SCHEME_RULES["qa"]``) drops them. Without arguments: the bundled real
 sample ``pipelines/data/qa_sample.jsonl`` → ``./out/qa``.

@@ -30,17 +30,8 @@ from pipelines.schema import (
     too_large_detail,
 )
 from similarity.pair_filters import resolve_rules, unmarked
-from similarity.text import (
-    DEFAULT_FILTERS,
-    DOCUMENT_FILTERS,
-    QUESTION_FILTERS,
-    TOO_LONG,
-    Filters,
-)
+from similarity.text import DEFAULT_FILTERS, QUESTION_FILTERS, SCHEME_FILTERS, TOO_LONG, Filters
 
-SCHEME_FILTERS = {"doc": DOCUMENT_FILTERS}
-"""Sentence filters of a scheme's split texts other than ``DEFAULT_FILTERS`` (questions are
-whole texts: ``whole_text``)."""
 ACCEPTED = "accepted"
 FANOUT = "fanout"
 SENTENCE_KEYS = "sentence_keys"

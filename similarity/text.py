@@ -11,6 +11,7 @@ import re
 import unicodedata
 from collections import Counter
 from dataclasses import dataclass
+from types import MappingProxyType
 
 _SURROGATES = re.compile("[\ud800-\udfff]")
 _LINE_BREAKS = re.compile("[\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
@@ -370,6 +371,9 @@ DOCUMENT_FILTERS = Filters(drop_headline_run_in=True)
 """Filters of documents (``doc`` scheme): ``DEFAULT_FILTERS`` and a first piece that is a
 headline run into the body is dropped (news articles; docs/similarity.md has the judged
 figures)."""
+SCHEME_FILTERS = MappingProxyType(
+    {"qa": DEFAULT_FILTERS, "doc": DOCUMENT_FILTERS, "question": QUESTION_FILTERS})
+"""Scheme name → the sentence filters of its texts (answers, documents, whole questions)."""
 
 
 def split_with_stats(
