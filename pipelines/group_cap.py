@@ -74,7 +74,8 @@ def capped_pairs(sentences: Sequence[str], cap: int, seed: int, thresholds: Thre
     """The ``cap`` passing pairs (i < j) of the sorted, distinct ``sentences`` with the
     smallest ``(content_hash(seed, sentences[i], sentences[j]), i, j)``, scored as
     ``similarity.admitted_pairs`` scores them (``jaccard`` of the ``variant`` profiles) and
-    judged by the pairwise ``rules`` (module docstring). Memory O(n + cap + dropped)."""
+    judged by the pairwise ``rules`` (module docstring). Memory O(n + cap + dropped). Raises
+    ``ValueError`` for a cap below 1."""
     if cap < 1:
         raise ValueError(f"cap must be >= 1, got {cap}")
     profiles = [profile(s, variant) for s in sentences]
@@ -88,9 +89,9 @@ def capped_pairs(sentences: Sequence[str], cap: int, seed: int, thresholds: Thre
         else:
             ahead = np.arange(len(hashes))
         ahead = ahead[np.argsort(hashes[ahead], kind="stable")]
-        for value_hash, k in zip(hashes[ahead].tolist(), ahead.tolist()):
+        for key_hash, k in zip(hashes[ahead].tolist(), ahead.tolist()):
             j = i + 1 + k
-            if len(heap) == cap and (-value_hash, -i, -j) <= heap[0][:3]:
+            if len(heap) == cap and (-key_hash, -i, -j) <= heap[0][:3]:
                 break  # this and every later key of the row is above the cap-th best
             value = jaccard(profiles[i], profiles[j])
             scored += 1
@@ -100,7 +101,7 @@ def capped_pairs(sentences: Sequence[str], cap: int, seed: int, thresholds: Thre
             if rules and first_drop(sentences[i], sentences[j], view, rules) is not None:
                 dropped.append((i, j, value))
                 continue
-            heapq.heappush(heap, (-value_hash, -i, -j, value))
+            heapq.heappush(heap, (-key_hash, -i, -j, value))
             if len(heap) > cap:
                 heapq.heappop(heap)
                 evicted += 1
