@@ -10,7 +10,9 @@ independent hash. 63 bits, so hashes fit Beam's signed 64-bit integer coder.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
+
+import numpy as np
 
 HASH_BITS = 63
 
@@ -22,11 +24,14 @@ def _hasher(seed: int, parts: Iterable[str], digest_size: int = 8):
     return h
 
 
+def _encoded(part: str) -> bytes:
+    data = part.encode("utf-8", "surrogatepass")
+    return len(data).to_bytes(8, "little") + data
+
+
 def _add(h, parts: Iterable[str]) -> None:
     for part in parts:
-        data = part.encode("utf-8", "surrogatepass")
-        h.update(len(data).to_bytes(8, "little"))
-        h.update(data)
+        h.update(_encoded(part))
 
 
 def content_digest(seed: int, *parts: str, digest_size: int = 8) -> bytes:
@@ -47,6 +52,27 @@ def content_hashes(seed: int, parts: Iterable[str], lasts: Iterable[str]) -> Ite
         h = prefix.copy()
         _add(h, (last,))
         yield int.from_bytes(h.digest(), "big") >> (64 - HASH_BITS)
+
+
+def pair_hash_rows(seed: int, texts: Sequence[str]) -> Iterator[np.ndarray]:
+    """Row ``i`` (``i = 0 .. n - 2``) of the pair hashes of ``texts``: ``content_hash(seed,
+    texts[i], texts[j])`` for ``j = i + 1 .. n - 1``, a uint64 array of n - 1 - i values.
+
+    Each text is encoded once and each row's first part hashed once, so a pair costs one
+    blake2b copy, update and digest (about 0.45 µs, half of ``content_hash``); only one row is
+    held at a time, O(n) memory for the n(n - 1)/2 hashes.
+    """
+    encoded = [_encoded(text) for text in texts]
+    for i in range(len(texts) - 1):
+        copy = _hasher(seed, (texts[i],)).copy
+
+        def digest(part: bytes) -> bytes:
+            h = copy()
+            h.update(part)
+            return h.digest()
+
+        digests = b"".join(map(digest, encoded[i + 1:]))
+        yield np.frombuffer(digests, dtype=">u8").astype(np.uint64) >> np.uint64(64 - HASH_BITS)
 
 
 def unit_hash(seed: int, *parts: str) -> float:

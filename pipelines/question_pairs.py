@@ -24,6 +24,10 @@ dropped: the grouping already says the texts are similar), then the scheme's pai
 (``pairs_dropped_near_copy``). At most ``--max_pairs_per_group``
 pairs (default 20; 0 = all) are kept per group: those with the smallest
 ``content_hash(seed, text_a, text_b)``, so a 40-question group (780 pairs) cannot dominate.
+A group of over 1,000 pairs per kept pair (201 questions at the default cap) is not scored
+whole when the pair filters are pairwise (``near_copy`` is): the same pairs are found by
+scoring a few hundred, in O(n + cap) memory (``pipelines.group_cap``; the pairs never scored
+count in ``pairs_skipped_by_group_cap``).
 Then the global dedup of the QA/document pipelines. Without arguments: the bundled real
 samples ``pipelines/data/groups_*.jsonl`` → ``./out/question``.
 """

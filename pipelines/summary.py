@@ -85,6 +85,7 @@ def format_summary(summary: dict[str, Any], text_noun: str = "texts") -> str:
     low, high = summary["thresholds"]["low"], summary["thresholds"]["high"]
     pairs, rejected = summary["outputs"]["pairs"], summary["outputs"]["rejected"]
     check = "ok" if books["balanced"] else "MISMATCH"
+    skipped = c.get("pairs_skipped_by_group_cap", 0)
     lines = [
         f"{summary['pipeline']} {summary['version']}: done in {summary['elapsed_seconds']} s "
         f"(runner {summary['options']['runner']})",
@@ -103,7 +104,8 @@ def format_summary(summary: dict[str, Any], text_noun: str = "texts") -> str:
         f"out); variant {summary['variant']}, admit {low} <= score < {high}",
         f"  pairs      {c.get('pairs_admitted', 0):,} admitted, dropped by filter: "
         f"{_listing(summary.get('pairs_dropped_by_rule', {}))}; "
-        f"{c.get('pairs_over_group_cap_dropped', 0):,} over the group cap dropped, "
+        f"{c.get('pairs_over_group_cap_dropped', 0):,} over the group cap dropped"
+        f"{f' ({skipped:,} more never scored)' if skipped else ''}, "
         f"{c.get('duplicate_pairs_dropped', 0):,} duplicates dropped -> "
         f"{c.get('pairs_written', 0):,} written",
         f"  output     {len(pairs)} Parquet shard(s): {pairs[0] if pairs else '-'}"

@@ -19,6 +19,7 @@ from apache_beam.metrics import Metrics
 
 import similarity
 from pipelines.filtering import FilterPairs, sentence_key
+from pipelines.group_cap import bounded_group_rows, takes_bounded_path
 from pipelines.hashing import content_hash
 from pipelines.io import NAMESPACE, REJECTED, Progress
 from pipelines.schema import (
@@ -52,6 +53,7 @@ COUNTERS = {
     "pairs_admitted": "pairs with low <= score < high (QA: across answers)",
     "pairs_dropped_<rule>": "admitted pairs that pair filter dropped (similarity.pair_filters)",
     "pairs_over_group_cap_dropped": "admitted pairs beyond --max_pairs_per_group in a group",
+    "pairs_skipped_by_group_cap": "pairs of a big capped group never scored (pipelines.group_cap)",
     "duplicate_pairs_dropped": "admitted pairs already emitted by another group",
     "pairs_written": "distinct pairs written",
 }
@@ -317,7 +319,8 @@ def plan_tasks(group: SentenceGroup, config: ScoringConfig) -> Iterator[PairTask
 
 class _SplitAndScore(beam.DoFn):
     """Group → sentences → tasks; a group of one task is scored here (pair rows out), the
-    block-pair tasks of a fanned-out group go to ``FANOUT`` to be scored elsewhere."""
+    block-pair tasks of a fanned-out group go to ``FANOUT`` to be scored elsewhere. A big
+    capped group is capped here instead (``group_cap.takes_bounded_path``)."""
 
     def __init__(self, config: ScoringConfig):
         self.config = config
@@ -332,6 +335,9 @@ class _SplitAndScore(beam.DoFn):
         if "boilerplate" in self.config.pair_filters:
             for sentence in sentence_group.sentences:
                 yield beam.pvalue.TaggedOutput(SENTENCE_KEYS, sentence_key(sentence))
+        if takes_bounded_path(len(sentence_group.sentences), self.config):
+            yield from bounded_group_rows(sentence_group, self.config)
+            return
         tasks = list(plan_tasks(sentence_group, self.config))
         counter("pair_tasks").inc(len(tasks))
         if len(tasks) == 1:
@@ -447,7 +453,8 @@ class CapPairsPerGroup(beam.PTransform):
     ``content_hash(seed, text_a, text_b)`` (ties by text), so the choice depends on content and
     seed only, never on order or workers. A group with m distinct admitted pairs keeps min(m, n):
     a pair the group gave twice (a duplicated input line) is first kept once, so the copies do
-    not take two places under the cap (counted in ``duplicate_pairs_dropped``)."""
+    not take two places under the cap (counted in ``duplicate_pairs_dropped``). A big group
+    capped where it is split (``group_cap``) arrives here with at most n rows per input line."""
 
     def __init__(self, n: int, seed: int = 0):
         super().__init__()

@@ -40,5 +40,9 @@ def test_accounting_and_summary_text():
     text = format_summary(summary, "answers")
     assert "10 read = 7 accepted + 3 rejected (ok)" in text
     assert "invalid_json 2, too_large 1" in text and "5 written" in text
+    assert "over the group cap dropped, 0 duplicates" in text
+    skipped = dict(summary, counters=dict(counters, pairs_skipped_by_group_cap=4_498_300))
+    assert "over the group cap dropped (4,498,300 more never scored), 0 dup" in format_summary(
+        skipped)
     assert "MISMATCH" in format_summary(dict(summary, accounting=dict(
         summary["accounting"], balanced=False)))
