@@ -44,8 +44,8 @@ from similarity.schemes import Thresholds
 if TYPE_CHECKING:
     from pipelines.transforms import ScoringConfig, SentenceGroup
 
-PAIRWISE_RULES = frozenset({"near_copy", "enumeration_sibling", "number_mismatch",
-                            "few_shared_words"})
+PAIRWISE_RULES = frozenset({"near_copy", "contained_copy", "enumeration_sibling",
+                            "number_mismatch", "few_shared_words"})
 """Rules of ``similarity.pair_filters`` that look at the two texts only. Not pairwise:
 ``template_sibling`` (frame counts over all admitted pairs of the group) and ``boilerplate``
 (sentence counts over the whole input, known only after every group is split); with either

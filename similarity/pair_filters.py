@@ -41,6 +41,7 @@ _MARKER = re.compile(
 _NUMBER_RUN = re.compile(rf"[0-9{_CJK_DIGITS}]+")
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
 jieba.setLogLevel(logging.WARNING)
+_CLAUSE_MARK = re.compile("[,。;:!?]")
 _HEDGE = re.compile(
     "^(?:您好|你好|亲|是的|对的|可以的|当然|其实|一般来说|另外|因此|所以|但是|不过|同时|此外)+")
 
@@ -195,6 +196,30 @@ class NearCopy:
         return Levenshtein.distance(u, v, score_cutoff=self.max_edits + 1) <= bound
 
 
+class ContainedCopy:
+    """Drop a pair whose shorter side is found in the longer up to ``max_edits`` (2) edits
+    besides insertions: with u, v the two sides as ``NearCopy`` compares them (``unmarked``,
+    leading hedge removed), |u| <= |v| and |u| >= ``min_chars`` (10),
+    Levenshtein(u, v) - (|v| - |u|) <= 2. The longer is the shorter with a headline, a name
+    or a clause run in and a character or two changed (``吴洪坚:基金经理的马拉松“基金管理是一项
+    长跑运动,…”`` / ``吴洪坚认为,基金管理是一项长跑运动,…``). A shorter side without a clause
+    mark ``,。;:!?`` is kept: a headline that the longer restates is a rewrite
+    (``第二届中英互联网圆桌会议在京闭幕`` / ``第二届中英互联网圆桌会议7月23日上午在北京闭幕。``)."""
+
+    name = "contained_copy"
+    max_edits = 2
+    min_chars = 10
+
+    def drops(self, a: str, b: str, group: GroupView) -> bool:
+        (u, raw), (v, _) = sorted(((_HEDGE.sub("", unmarked(t)), t) for t in (a, b)),
+                                  key=lambda side: len(side[0]))
+        if len(u) < self.min_chars or _CLAUSE_MARK.search(raw) is None:
+            return False
+        inserted = len(v) - len(u)
+        bound = inserted + self.max_edits
+        return Levenshtein.distance(u, v, score_cutoff=bound) <= bound
+
+
 class EnumerationSibling:
     """Drop two items of one numbered list: both sentences begin with markers of the same
     family (see ``leading_marker``: ``(三)``/``(四)``, ``2、``/``3、``, ``第一``/``第二``,
@@ -274,15 +299,16 @@ class Series:
         return min(group.partners.get(a, 1), group.partners.get(b, 1)) >= self.min_partners
 
 
-RULES = {rule.name: rule for rule in (Boilerplate(), NearCopy(), EnumerationSibling(),
-                                      TemplateSibling(), NumberMismatch(), FewSharedWords(),
-                                      Series())}
+RULES = {rule.name: rule for rule in (Boilerplate(), NearCopy(), ContainedCopy(),
+                                      EnumerationSibling(), TemplateSibling(), NumberMismatch(),
+                                      FewSharedWords(), Series())}
 """Rule name → rule, in the order ``first_drop`` applies them."""
 
 SCHEME_RULES = {
-    "qa": ("near_copy", "enumeration_sibling", "template_sibling", "number_mismatch"),
-    "doc": ("near_copy", "enumeration_sibling", "template_sibling", "number_mismatch",
-            "few_shared_words", "series"),
+    "qa": ("near_copy", "contained_copy", "enumeration_sibling", "template_sibling",
+           "number_mismatch"),
+    "doc": ("near_copy", "contained_copy", "enumeration_sibling", "template_sibling",
+            "number_mismatch", "few_shared_words", "series"),
     "question": ("near_copy",),
 }
 """Default rules per scheme (``--pair_filters``); chosen on judged pairs, docs/similarity.md."""

@@ -151,3 +151,18 @@ def test_resolve_rules_orders_and_checks_names():
     assert all(resolve_rules(rules) == rules for rules in SCHEME_RULES.values())
     with pytest.raises(ValueError, match="unknown pair filter"):
         resolve_rules(["near_copies"])
+
+
+def test_contained_copy_drops_a_run_in_copy_and_keeps_a_restated_headline():
+    rule = RULES["contained_copy"]
+    # the longer is the shorter with a headline run in and 认为 replaced: 2 edits besides it
+    assert rule.drops("吴洪坚:基金经理的马拉松“基金管理是一项长跑运动,一小会儿的冒头没有意义。”",
+                      "吴洪坚认为,基金管理是一项长跑运动,一小会儿的冒头没有意义。", NO_GROUP)
+    # a headline (no clause mark) restated by the lead sentence is a rewrite
+    assert not rule.drops("第二届中英互联网圆桌会议在京闭幕",
+                          "第二届中英互联网圆桌会议7月23日上午在北京闭幕。", NO_GROUP)
+    # three edits besides the insertion, or a shorter side under 10 letters: kept
+    assert not rule.drops("他明天上午去北京开一个很长的会。", "他后天下午去上海开一个很长的会议。",
+                          NO_GROUP)
+    assert not rule.drops("明天去北京,", "我们明天一起去北京,好吗", NO_GROUP)
+    assert rule.drops("明天上午我们去北京开会,", "据悉,明天上午九点我们一起去北京开会,", NO_GROUP)
