@@ -95,7 +95,9 @@ def format_summary(summary: dict[str, Any], text_noun: str = "texts") -> str:
         f"  rejected   {_listing(summary['rejected_by_reason'])} "
         f"(dead letters: {', '.join(rejected) or '-'})",
         f"  {text_noun:<10} {c.get('texts', 0):,}, of which "
-        f"{c.get('texts_without_sentences', 0):,} kept no sentence",
+        f"{c.get('texts_without_sentences', 0):,} kept no sentence"
+        + (f", {c['copied_answers_joined']:,} joined to an answer they share a sentence with"
+           if c.get("copied_answers_joined") else ""),
         f"  sentences  {c.get('sentences', 0):,} kept; dropped by filter: "
         f"{_listing(summary['sentences_dropped_by_rule'])}; "
         f"{c.get('duplicate_sentences', 0):,} repeats in a group",
