@@ -108,10 +108,23 @@ class FilterPairs(beam.PTransform):
         judged = grouped | "ApplyRules" >> beam.ParDo(
             _KeptOrDropped(self.rules), *side).with_outputs(DROPPED, main="kept")
         if self.audit_dir is not None:
-            (
-                judged[DROPPED]
-                | "AuditKey" >> beam.Map(_audit_item, self.seed)
-                | "AuditSample" >> beam.combiners.Top.SmallestPerKey(AUDIT_ROWS)
-                | "WriteAudit" >> beam.FlatMap(write_audit, self.audit_dir)
-            )
+            judged[DROPPED] | "Audit" >> WriteAudits(self.seed, self.audit_dir)
         return judged["kept"]
+
+
+class WriteAudits(beam.PTransform):
+    """``(rule, row)`` items → per rule the ``AUDIT_ROWS`` rows with the smallest
+    ``content_hash(seed, "dropped", rule, text_a, text_b)``, written to
+    ``DIR/_dropped-<rule>.jsonl`` (``write_audit``); yields the paths."""
+
+    def __init__(self, seed: int, audit_dir: str):
+        super().__init__()
+        self.seed, self.audit_dir = seed, audit_dir
+
+    def expand(self, dropped):
+        return (
+            dropped
+            | "AuditKey" >> beam.Map(_audit_item, self.seed)
+            | "AuditSample" >> beam.combiners.Top.SmallestPerKey(AUDIT_ROWS)
+            | "WriteAudit" >> beam.FlatMap(write_audit, self.audit_dir)
+        )

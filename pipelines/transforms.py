@@ -18,7 +18,7 @@ import apache_beam as beam
 from apache_beam.metrics import Metrics
 
 import similarity
-from pipelines.filtering import FilterPairs, sentence_key
+from pipelines.filtering import FilterPairs, WriteAudits, sentence_key
 from pipelines.group_cap import bounded_group_rows, takes_bounded_path
 from pipelines.hashing import content_hash
 from pipelines.io import NAMESPACE, REJECTED, Progress
@@ -36,6 +36,10 @@ from similarity.text import DEFAULT_FILTERS, QUESTION_FILTERS, SCHEME_FILTERS, T
 ACCEPTED = "accepted"
 FANOUT = "fanout"
 SENTENCE_KEYS = "sentence_keys"
+COPY_LINKS = "copy_links"
+COPIED_ANSWERS = "copied_answers"
+"""Audit name of the QA copies join: ``_dropped-copied_answers.jsonl`` holds a seeded sample of
+the sentence pairs (``copy_links``) that made two answers one."""
 COUNTERS = {
     "records_read": "input lines/rows read (accepted + rejected)",
     "records_accepted": "records that passed validation",
@@ -247,12 +251,24 @@ def split_group(group: Group, max_len: int, split_texts: bool = True,
     )
 
 
+def copy_links(group: SentenceGroup) -> Iterator[tuple[int, int, str, str]]:
+    """``(a, b, sentence of a, sentence of b)`` for every sentence of answer ``b`` whose
+    ``similarity.pair_filters.unmarked`` text (letters and digits, leading list marker
+    removed) first occurred in another answer ``a``: the evidence that ``a`` and ``b`` copy one
+    text. A sentence found in several answers links its first answer to each other one."""
+    first: dict[str, tuple[int, str]] = {}
+    for sentence, owners in zip(group.sentences, group.owners, strict=True):
+        answer, seen = first.setdefault(unmarked(sentence), (owners[0], sentence))
+        for other in owners:
+            if other != answer:
+                yield answer, other, seen, sentence
+
+
 def answer_parts(group: SentenceGroup, join_copies: bool = True) -> tuple[int, ...]:
     """Label of each sentence of ``group`` for the QA rule "pair sentences of different answers
     only": sentences with different labels may pair, sentences with one label may not.
 
-    Two answers that share a sentence (the same ``similarity.pair_filters.unmarked`` text:
-    letters and digits, leading list marker removed) are copies of one text (a quoted
+    Two answers that share a sentence (``copy_links``) are copies of one text (a quoted
     regulation, a pasted article), not two answers: with ``join_copies`` they are joined, and
     so is every answer linked to them by a chain of shared sentences (union-find over answer
     indices); a sentence's label is the smallest answer index of its joined set. Their shared
@@ -270,11 +286,9 @@ def answer_parts(group: SentenceGroup, join_copies: bool = True) -> tuple[int, .
             answer = root[answer]
         return answer
 
-    first_owner: dict[str, int] = {}
-    for sentence, owners in zip(group.sentences, group.owners, strict=True):
-        first = find(first_owner.setdefault(unmarked(sentence), owners[0]))
-        for answer in map(find, owners):
-            root[max(first, answer)] = first = min(first, answer)
+    for a, b, _, _ in copy_links(group):
+        low, high = sorted((find(a), find(b)))
+        root[high] = low
     return tuple(find(owners[0]) for owners in group.owners)
 
 
@@ -335,6 +349,12 @@ class _SplitAndScore(beam.DoFn):
         if "boilerplate" in self.config.pair_filters:
             for sentence in sentence_group.sentences:
                 yield beam.pvalue.TaggedOutput(SENTENCE_KEYS, sentence_key(sentence))
+        if self.config.cross_text_only and not self.config.pair_copied_answers:
+            for _, _, text_a, text_b in copy_links(sentence_group):
+                yield beam.pvalue.TaggedOutput(COPY_LINKS, (COPIED_ANSWERS, {
+                    "text_a": min(text_a, text_b), "text_b": max(text_a, text_b),
+                    "score": similarity.score(text_a, text_b, self.config.variant),
+                    "scheme": self.config.scheme, "group_id": sentence_group.group_id}))
         if takes_bounded_path(len(sentence_group.sentences), self.config):
             yield from bounded_group_rows(sentence_group, self.config)
             return
@@ -393,8 +413,10 @@ class GroupsToPairs(beam.PTransform):
 
     def expand(self, groups):
         local = groups | "SplitAndScore" >> beam.ParDo(_SplitAndScore(self.config)).with_outputs(
-            FANOUT, SENTENCE_KEYS, main="pairs"
+            FANOUT, SENTENCE_KEYS, COPY_LINKS, main="pairs"
         )
+        if self.audit_dir is not None:
+            local[COPY_LINKS] | "AuditCopyLinks" >> WriteAudits(self.config.seed, self.audit_dir)
         fanned = (
             local[FANOUT]
             | "FanOutBigGroups" >> beam.Reshuffle()

@@ -219,6 +219,22 @@ def test_boilerplate_counts_groups_over_the_whole_input_and_audits_drops(tmp_pat
     assert audit == [{"rule": "boilerplate", **row(WALK, WALK_TOMORROW, "qa", "q2")}]
 
 
+def test_copied_answers_are_counted_and_their_links_audited(tmp_path):
+    # answers 0 and 1 share WALK (up to "!"), answer 2 repeats SHANGHAI of answer 1: one text
+    groups = [Group("q", (WALK + BEIJING, WALK_BANG + SHANGHAI, SHANGHAI + LATER))]
+    pipeline = BeamTestPipeline()
+    rows = pipeline | beam.Create(groups) | GroupsToPairs(config(), str(tmp_path))
+    assert_that(rows, equal_to([]))
+    result = pipeline.run()
+    result.wait_until_finish()
+    assert collect_counters(result)["copied_answers_joined"] == 2
+    audit = [json.loads(line) for line in (tmp_path / "_dropped-copied_answers.jsonl")
+             .read_text(encoding="utf-8").splitlines()]
+    expected = [{"rule": "copied_answers", **row(WALK, WALK_BANG, "qa", "q"), "score": 1.0},
+                {"rule": "copied_answers", **row(SHANGHAI, SHANGHAI, "qa", "q"), "score": 1.0}]
+    assert sorted(audit, key=str) == sorted(expected, key=str)
+
+
 def test_unknown_pair_filter_names_the_option():
     with pytest.raises(ValueError, match="--pair_filters: unknown pair filter"):
         ScoringConfig(scheme="qa", low=0.4, high=0.6, variant=VARIANT, max_len=64,
