@@ -10,7 +10,7 @@ from __future__ import annotations
 import heapq
 import json
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -206,7 +206,8 @@ class ScoringConfig:
             raise ValueError(f"--pair_filters: {err}") from None
 
 
-def whole_text(text: str, max_len: int) -> tuple[list[str], Counter]:
+def whole_text(text: str, max_len: int,
+               filters: Filters = QUESTION_FILTERS) -> tuple[list[str], Counter]:
     """``text`` as one sentence, never cut: ``similarity.normalise``, then the sentence filters.
 
     Returns ``(sentences, dropped)`` like ``similarity.split_with_stats``: ``[]`` for a blank
@@ -220,20 +221,18 @@ def whole_text(text: str, max_len: int) -> tuple[list[str], Counter]:
     if len(sentence) > max_len:
         rule = TOO_LONG
     else:
-        rule = QUESTION_FILTERS.rejection(sentence)
+        rule = filters.rejection(sentence)
     return ([sentence], Counter()) if rule is None else ([], Counter({rule: 1}))
 
 
 def split_group(group: Group, max_len: int, split_texts: bool = True,
                 filters: Filters = DEFAULT_FILTERS) -> SentenceGroup:
-    """Split every text of ``group`` with ``similarity.split_with_stats`` and ``filters`` (or
-    take it whole, ``whole_text``, when ``split_texts`` is False); count what happens."""
+    """Split every text of ``group`` with ``similarity.split_with_stats`` (or take it whole,
+    ``whole_text``, when ``split_texts`` is False), applying ``filters``; count what happens."""
     owners: dict[str, set[int]] = {}
+    split = similarity.split_with_stats if split_texts else whole_text
     for index, text in enumerate(group.texts):
-        if split_texts:
-            sentences, dropped = similarity.split_with_stats(text, max_len, filters)
-        else:
-            sentences, dropped = whole_text(text, max_len)
+        sentences, dropped = split(text, max_len, filters)
         counter("texts").inc()
         for rule, count in dropped.items():
             counter(f"sentences_dropped_{rule}").inc(count)
@@ -264,20 +263,22 @@ def copy_links(group: SentenceGroup) -> Iterator[tuple[int, int, str, str]]:
                 yield answer, other, seen, sentence
 
 
-def answer_parts(group: SentenceGroup, join_copies: bool = True) -> tuple[int, ...]:
+def answer_parts(group: SentenceGroup,
+                 links: Iterable[tuple[int, int, str, str]] | None = None) -> tuple[int, ...]:
     """Label of each sentence of ``group`` for the QA rule "pair sentences of different answers
     only": sentences with different labels may pair, sentences with one label may not.
 
-    Two answers that share a sentence (``copy_links``) are copies of one text (a quoted
-    regulation, a pasted article), not two answers: with ``join_copies`` they are joined, and
+    Two answers that share a sentence (``links``: the group's ``copy_links``) are copies of one
+    text (a quoted regulation, a pasted article), not two answers: given ``links`` they are
+    joined, and
     so is every answer linked to them by a chain of shared sentences (union-find over answer
     indices); a sentence's label is the smallest answer index of its joined set. Their shared
     sentences are then never paired with the rest of that text, which would be a
-    document-scheme pair at the QA threshold. Without ``join_copies`` the label is the one
-    answer a sentence came from, and a sentence found in several answers gets a label of its
+    document-scheme pair at the QA threshold. Without ``links`` the label is the one answer a
+    sentence came from, and a sentence found in several answers gets a label of its
     own (negative) so it may pair with any sentence.
     """
-    if not join_copies:
+    if links is None:
         return tuple(own[0] if len(own) == 1 else -1 - k for k, own in enumerate(group.owners))
     root: dict[int, int] = {}
 
@@ -286,13 +287,14 @@ def answer_parts(group: SentenceGroup, join_copies: bool = True) -> tuple[int, .
             answer = root[answer]
         return answer
 
-    for a, b, _, _ in copy_links(group):
+    for a, b, _, _ in links:
         low, high = sorted((find(a), find(b)))
         root[high] = low
     return tuple(find(owners[0]) for owners in group.owners)
 
 
-def plan_tasks(group: SentenceGroup, config: ScoringConfig) -> Iterator[PairTask]:
+def plan_tasks(group: SentenceGroup, config: ScoringConfig,
+               links: Iterable[tuple[int, int, str, str]] | None = None) -> Iterator[PairTask]:
     """One task for a small group; for more than ``fanout_block`` sentences, one task per pair
     of blocks (b blocks → b(b+1)/2 tasks), so a huge group spreads over many workers.
 
@@ -302,17 +304,19 @@ def plan_tasks(group: SentenceGroup, config: ScoringConfig) -> Iterator[PairTask
     sentence is profiled (and, on the LSH path, MinHashed) in b tasks instead of one. The
     method is chosen by the size of the whole group: ``lsh`` above ``lsh_cutoff``, else
     ``exact``. Under the QA rule the labels of ``answer_parts`` are computed once for the whole
-    group, and answers joined as copies are counted (``copied_answers_joined``).
+    group, and answers joined as copies are counted (``copied_answers_joined``); ``links``: the
+    group's ``copy_links`` when the caller has them already (computed here otherwise).
     """
     n = len(group.sentences)
     if n < 2:
         return
     parts = None
-    if config.cross_text_only:
-        parts = answer_parts(group, join_copies=not config.pair_copied_answers)
-        if not config.pair_copied_answers:
-            answers = {own for owners in group.owners for own in owners}
-            counter("copied_answers_joined").inc(len(answers) - len(set(parts)))
+    if config.cross_text_only and config.pair_copied_answers:
+        parts = answer_parts(group)
+    elif config.cross_text_only:
+        parts = answer_parts(group, copy_links(group) if links is None else links)
+        answers = {own for owners in group.owners for own in owners}
+        counter("copied_answers_joined").inc(len(answers) - len(set(parts)))
     method = "lsh" if n > config.lsh_cutoff else "exact"
     block = config.fanout_block
     if n <= block:
@@ -345,12 +349,14 @@ class _SplitAndScore(beam.DoFn):
     def process(self, group: Group):
         self.progress.tick()
         sentence_group = split_group(group, self.config.max_len, self.config.split_texts,
-                                     SCHEME_FILTERS.get(self.config.scheme, DEFAULT_FILTERS))
+                                     SCHEME_FILTERS[self.config.scheme])
         if "boilerplate" in self.config.pair_filters:
             for sentence in sentence_group.sentences:
                 yield beam.pvalue.TaggedOutput(SENTENCE_KEYS, sentence_key(sentence))
+        links = None
         if self.config.cross_text_only and not self.config.pair_copied_answers:
-            for _, _, text_a, text_b in copy_links(sentence_group):
+            links = list(copy_links(sentence_group))
+            for _, _, text_a, text_b in links:
                 yield beam.pvalue.TaggedOutput(COPY_LINKS, (COPIED_ANSWERS, {
                     "text_a": min(text_a, text_b), "text_b": max(text_a, text_b),
                     "score": similarity.score(text_a, text_b, self.config.variant),
@@ -358,7 +364,7 @@ class _SplitAndScore(beam.DoFn):
         if takes_bounded_path(len(sentence_group.sentences), self.config):
             yield from bounded_group_rows(sentence_group, self.config)
             return
-        tasks = list(plan_tasks(sentence_group, self.config))
+        tasks = list(plan_tasks(sentence_group, self.config, links))
         counter("pair_tasks").inc(len(tasks))
         if len(tasks) == 1:
             yield from score_task(tasks[0], self.config)

@@ -24,6 +24,7 @@ import jieba
 from rapidfuzz.distance import Levenshtein
 
 from similarity.jaccard import content
+from similarity.text import CLAUSE_MARK
 
 _CJK_DIGITS = "零〇一二两三四五六七八九十百千"
 _CJK_VALUE = {ch: v for v, chars in enumerate(("零〇", "一", "二两", "三", "四", "五", "六", "七",
@@ -41,7 +42,6 @@ _MARKER = re.compile(
 _NUMBER_RUN = re.compile(rf"[0-9{_CJK_DIGITS}]+")
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
 jieba.setLogLevel(logging.WARNING)
-_CLAUSE_MARK = re.compile("[,。;:!?]")
 _HEDGE = re.compile(
     "^(?:您好|你好|亲|是的|对的|可以的|当然|其实|一般来说|另外|因此|所以|但是|不过|同时|此外)+")
 
@@ -213,7 +213,7 @@ class ContainedCopy:
     def drops(self, a: str, b: str, group: GroupView) -> bool:
         (u, raw), (v, _) = sorted(((_HEDGE.sub("", unmarked(t)), t) for t in (a, b)),
                                   key=lambda side: len(side[0]))
-        if len(u) < self.min_chars or _CLAUSE_MARK.search(raw) is None:
+        if len(u) < self.min_chars or CLAUSE_MARK.search(raw) is None:
             return False
         inserted = len(v) - len(u)
         bound = inserted + self.max_edits

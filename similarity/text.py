@@ -245,7 +245,8 @@ _MASK = re.compile(
 # Headline parts are separated by spaces (``中国住宅寿命平均30多年 发达国家一般超过70年``):
 # a space between two CJK characters (or a closing bracket/mark and a CJK character).
 _TITLE_GAP = re.compile(rf"[{_CJK}》)”!?] +[{_CJK}《(“0-9A-Za-z]")
-_CLAUSE_MARK = re.compile(r"[,。;:!?]")
+CLAUSE_MARK = re.compile(r"[,。;:!?]")
+"""The marks that end a clause or a sentence (after ``normalise``)."""
 HEADLINE_CLAUSE = 30
 """A document's first piece whose first clause is longer than this (characters) is a headline
 run into the body (``headline_run_in``)."""
@@ -258,7 +259,7 @@ def headline_run_in(piece: str) -> bool:
     headline), or a first clause (up to the first clause mark) of more than
     ``HEADLINE_CLAUSE`` (30) characters. A headline alone (``电影《星空》主题曲MV首发 五月天特别
     创作``) and the short first clause of an encyclopedia article pass."""
-    marks = [m.start() for m in _CLAUSE_MARK.finditer(piece)]
+    marks = [m.start() for m in CLAUSE_MARK.finditer(piece)]
     if marks and _TITLE_GAP.search(piece, 0, marks[-1]):
         return True
     return len(piece[:marks[0]] if marks else piece) > HEADLINE_CLAUSE

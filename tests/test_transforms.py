@@ -16,6 +16,7 @@ from pipelines.transforms import (
     ParseRecords,
     ScoringConfig,
     answer_parts,
+    copy_links,
     plan_tasks,
     score_task,
     split_group,
@@ -77,13 +78,13 @@ def test_answer_parts_join_answers_that_share_a_sentence():
     group = split_group(Group("g", (
         WALK + BEIJING, SHANGHAI, WALK_BANG + LATER, "(2)" + LATER + BEIJING_2, WALK_TOMORROW,
     )), 64)
-    label = dict(zip(group.sentences, answer_parts(group), strict=True))
+    label = dict(zip(group.sentences, answer_parts(group, copy_links(group)), strict=True))
     assert label[WALK] == label[BEIJING] == label[WALK_BANG] == label[LATER] == 0
     assert label[BEIJING_2] == label["(2)" + LATER] == 0
     assert label[SHANGHAI] == 1 and label[WALK_TOMORROW] == 4
     # without joining: the answer index, and a label of its own for a sentence in two answers
     both = split_group(Group("h", (WALK + BEIJING, WALK + SHANGHAI)), 64)
-    plain = dict(zip(both.sentences, answer_parts(both, join_copies=False), strict=True))
+    plain = dict(zip(both.sentences, answer_parts(both), strict=True))
     assert plain[BEIJING] == 0 and plain[SHANGHAI] == 1 and plain[WALK] < 0
 
 
@@ -152,7 +153,7 @@ def test_fan_out_of_a_qa_group_keeps_the_cross_answer_rule(shared_data, block):
     records = [json.loads(line) for line in lines]
     record = max(records, key=lambda r: sum(map(len, r["answers"])))
     group = split_group(qa_group(record), 64)
-    label = dict(zip(group.sentences, answer_parts(group), strict=True))
+    label = dict(zip(group.sentences, answer_parts(group, copy_links(group)), strict=True))
 
     def rows(cfg):
         return sorted((r["text_a"], r["text_b"], r["score"])
